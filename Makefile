@@ -1,0 +1,22 @@
+# Robustness Transfer Benchmark: `make demo` runs the embedded default, `make test` the tests.
+# Both set up .venv/ first (idempotent: seconds when it is already up to date).
+PY := .venv/bin/python
+.PHONY: setup demo test test-fast bench clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m robust_transfer.cli demo --out outputs/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) bench/bench_corruptions.py
+
+clean:
+	rm -rf outputs work_dirs .pytest_cache

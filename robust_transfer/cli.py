@@ -1,0 +1,143 @@
+"""``robust-transfer``: the command-line front door of the core package.
+
+Sub-commands: ``list``, ``corrupt``, ``corrupt-dir``, ``preview`` (the corruption library),
+``demo`` (the embedded default run), ``report``, ``merge``, ``summary`` and ``export-mmdet``
+(results files). Bad input ends with a one-line error and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_report(args) -> int:
+    from .report import load_many, write_report
+
+    written = write_report(load_many(args.results), args.out, plots=not args.no_plots,
+                           corruptions=_scope(args.aggregate), title=args.title)
+    print(written["terminal"])
+    print(f"report written to {Path(args.out).resolve()}")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    from .report import load_many, summarize_results, summary_table, terminal_table
+
+    models = [summarize_results(r, _scope(args.aggregate)) for r in load_many(args.results)]
+    print(terminal_table(*summary_table(models)))
+    return 0
+
+
+def _cmd_merge(args) -> int:
+    from .results import load_results, merge_results, save_results
+
+    merged = merge_results(load_results(p) for p in args.shards)
+    save_results(merged, args.out)
+    cells = sum(len(v) for v in merged["cells"].values())
+    print(f"merged {len(args.shards)} files ({cells} cells) into {args.out}")
+    return 0
+
+
+def _cmd_export_mmdet(args) -> int:
+    from .results import load_results, to_mmdet_robustness_pickle
+
+    exported = to_mmdet_robustness_pickle(load_results(args.results), args.out, prefix=args.prefix)
+    print(f"wrote {len(exported)} corruptions to {args.out} (mmdet robustness_eval.py layout)")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, corruptions=args.corruptions, severities=args.severities, seed=args.seed,
+             backend=args.backend, image_size=args.image_size, resume=not args.fresh)
+    return 0
+
+
+def _scope(aggregate: str):
+    from .corruptions import get_corruption_names
+
+    return get_corruption_names(aggregate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="robust-transfer",
+        description="Robustness Transfer Benchmark: ImageNet-C corruptions, robustness grids, "
+                    "P / mPC / rPC reports.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .cli_corrupt import add_corruption_commands
+
+    add_corruption_commands(sub)
+
+    aggregate_help = ("corruptions that mPC averages over: benchmark (the 15, as in the papers), "
+                      "all (19, with hold-out) or any group name")
+    p = sub.add_parser("report", help="paper-shaped tables (terminal, Markdown, LaTeX, CSV) and plots",
+                       description="Summarise results files: P, mPC, rPC per model and metric, "
+                                   "per-corruption tables, long CSV and PNG plots.")
+    p.add_argument("results", nargs="+", help="results JSON files (one per evaluated model)")
+    p.add_argument("--out", required=True, help="folder to write the report into")
+    p.add_argument("--aggregate", default="benchmark", help=aggregate_help)
+    p.add_argument("--title", default="Robustness transfer", help="title of the tables")
+    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("summary", help="print the P / mPC / rPC table of results files")
+    p.add_argument("results", nargs="+", help="results JSON files")
+    p.add_argument("--aggregate", default="benchmark", help=aggregate_help)
+    p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("merge", help="merge shard results of one evaluation",
+                       description="Merge the results files of --shard i/n runs; refuses files "
+                                   "of different models, configs, checkpoints, seeds or backends.")
+    p.add_argument("shards", nargs="+", help="shard results JSON files")
+    p.add_argument("-o", "--out", required=True, help="merged results file to write")
+    p.set_defaults(func=_cmd_merge)
+
+    p = sub.add_parser("export-mmdet", help="export results to mmdet's robustness_eval.py pickle",
+                       description="Write the pickle layout that mmdet's "
+                                   "tools/analysis_tools/robustness_eval.py reads.")
+    p.add_argument("results", help="results JSON file")
+    p.add_argument("-o", "--out", required=True, help="pickle file to write")
+    p.add_argument("--prefix", default="coco", help="metric key prefix (mmdet writes 'coco/bbox_mAP')")
+    p.set_defaults(func=_cmd_export_mmdet)
+
+    p = sub.add_parser("demo", help="the embedded default: corrupt scikit-image's photographs "
+                                    "with every corruption, then report",
+                       description="Corrupts the real photographs shipped in skimage.data with the "
+                                   "chosen corruptions and severities, measures SSIM and PSNR "
+                                   "against the clean image through the same grid, results and "
+                                   "report code the tasks use, and writes a preview grid, tables "
+                                   "and plots.")
+    p.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
+    p.add_argument("--corruptions", default="all", help="group or corruption names (default: all 19)")
+    p.add_argument("--severities", nargs="+", type=int, default=[0, 1, 2, 3, 4, 5],
+                   help="severities; 0 = clean (default: 0 1 2 3 4 5)")
+    p.add_argument("--seed", type=int, default=0, help="corruption seed (default: 0)")
+    p.add_argument("--backend", default="numpy", help="corruption backend (default: numpy)")
+    p.add_argument("--image-size", type=int, default=224,
+                   help="short side the photographs are resized to (default: 224)")
+    p.add_argument("--fresh", action="store_true", help="ignore finished cells of an earlier run")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, NotImplementedError) as error:
+        print(f"robust-transfer {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished cells are saved (rerun with --resume where offered)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Paper-shaped reports from results files: terminal, Markdown, LaTeX and CSV tables, plots.
+
+Rows are models (backbone x transfer mode); for each (task, metric) the columns are P, mPC and
+rPC, as in Yamada & Otani's tables. Scores are shown in percent (COCO AP 0.373 -> 37.3), rPC in
+percent of P. Cells that were not evaluated are reported, never averaged in as zero.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from .corruptions import CORRUPTION_GROUPS
+from .metrics import REPORT_GROUPS, Summary, mean_corruption_error, summarize
+from .results import cells_by_int_severity, load_results
+
+
+@dataclass
+class ModelSummary:
+    """The summaries of one results file, one per headline metric."""
+
+    results: Mapping
+    summaries: dict[str, Summary]
+
+    @property
+    def label(self) -> str:
+        return self.results["model"]
+
+    @property
+    def task(self) -> str:
+        return self.results["task"]
+
+    @property
+    def scale(self) -> float:
+        return float(self.results.get("metric_scale", 1.0))
+
+
+def summarize_results(results: Mapping, corruptions: Iterable[str] | None = None) -> ModelSummary:
+    """Summaries of every headline metric of a results document."""
+    cells = cells_by_int_severity(results)
+    scope = list(corruptions) if corruptions is not None else None
+    return ModelSummary(results, {m: summarize(cells, m, scope) for m in results["metrics"]})
+
+
+def _pct(value: float | None, scale: float) -> str:
+    return "–" if value is None else f"{100.0 * value / scale:.1f}"
+
+
+def _columns(models: Sequence[ModelSummary]) -> list[tuple[str, str]]:
+    """(task, metric) column groups in first-seen order."""
+    columns: list[tuple[str, str]] = []
+    for model in models:
+        for metric in model.summaries:
+            if (model.task, metric) not in columns:
+                columns.append((model.task, metric))
+    return columns
+
+
+def _row_key(model: ModelSummary) -> tuple[str, str]:
+    return (model.results.get("backbone") or model.label, model.results.get("transfer_mode") or "")
+
+
+def summary_table(models: Sequence[ModelSummary]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the paper-shaped table (rows: backbone x transfer mode)."""
+    columns = _columns(models)
+    header = ["backbone", "transfer"]
+    for task, metric in columns:
+        header += [f"{task} {metric} P", f"{task} {metric} mPC", f"{task} {metric} rPC"]
+    rows: dict[tuple[str, str], list[str]] = {}
+    for model in models:
+        row = rows.setdefault(_row_key(model), list(_row_key(model)) + ["–"] * (3 * len(columns)))
+        for metric, s in model.summaries.items():
+            at = 2 + 3 * columns.index((model.task, metric))
+            flag = "*" if not s.complete else ""
+            row[at:at + 3] = [_pct(s.P, model.scale), _pct(s.mPC, model.scale) + flag,
+                              _pct(s.rPC, 1.0)]
+    return header, list(rows.values())
+
+
+def corruption_table(model: ModelSummary, metric: str) -> tuple[list[str], list[list[str]]]:
+    """Per corruption x severity table of one model and metric (plus per-corruption mean)."""
+    cells = cells_by_int_severity(model.results)
+    header = ["corruption", "1", "2", "3", "4", "5", "mean"]
+    rows = []
+    names = [c for c in CORRUPTION_GROUPS["all"] if c in cells]
+    names += [c for c in cells if c not in names and c != "clean"]
+    for corruption in names:
+        values = [cells[corruption].get(s, {}).get(metric) for s in range(1, 6)]
+        present = [v for v in values if v is not None]
+        mean = sum(present) / len(present) if present else None
+        rows.append([corruption] + [_pct(v, model.scale) for v in values] + [_pct(mean, model.scale)])
+    return header, rows
+
+
+def terminal_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> str:
+    """A terminaltables rendering."""
+    from terminaltables import AsciiTable
+
+    return AsciiTable([list(header)] + [list(r) for r in rows], title).table
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def latex_table(header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "") -> str:
+    """A booktabs LaTeX table."""
+    def esc(text: str) -> str:
+        return (str(text).replace("\\", r"\textbackslash{}").replace("_", r"\_")
+                .replace("%", r"\%").replace("&", r"\&").replace("–", "--"))
+
+    spec = "ll" + "r" * (len(header) - 2)
+    out = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+           " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+    out += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+    out += [r"\bottomrule", r"\end{tabular}"]
+    if caption:
+        out.append(rf"\caption{{{esc(caption)}}}")
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
+    """CSV text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def long_rows(models: Sequence[ModelSummary]) -> list[list]:
+    """One row per (model, corruption, severity, metric) with the raw value (RobustBench style)."""
+    rows = []
+    for model in models:
+        r = model.results
+        for corruption, by_severity in r["cells"].items():
+            for severity, cell in sorted(by_severity.items(), key=lambda kv: int(kv[0])):
+                for metric, value in cell.items():
+                    rows.append([r["model"], r["task"], r.get("backbone"), r.get("transfer_mode"),
+                                 r.get("dataset"), corruption, int(severity), metric, value])
+    return rows
+
+
+LONG_HEADER = ["model", "task", "backbone", "transfer_mode", "dataset", "corruption", "severity",
+               "metric", "value"]
+
+
+def write_report(results_list: Sequence[Mapping], out_dir: str | Path, *, plots: bool = True,
+                 corruptions: Iterable[str] | None = None, title: str = "Robustness transfer") -> dict:
+    """Write every table and plot of ``results_list`` under ``out_dir``; return their paths.
+
+    Also returns the terminal rendering of the summary table under ``"terminal"``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    models = [summarize_results(r, corruptions) for r in results_list]
+    header, rows = summary_table(models)
+    written: dict[str, object] = {}
+    (out / "summary.md").write_text(f"# {title}\n\n" + markdown_table(header, rows)
+                                    + "\n`*` = some cells were not evaluated; means are over the evaluated ones.\n"
+                                    + _details_markdown(models))
+    (out / "summary.tex").write_text(latex_table(header, rows, title))
+    (out / "summary.csv").write_text(csv_text(header, rows))
+    (out / "long.csv").write_text(csv_text(LONG_HEADER, long_rows(models)))
+    (out / "summary.json").write_text(json.dumps(
+        [{"model": m.label, "task": m.task, "backbone": m.results.get("backbone"),
+          "transfer_mode": m.results.get("transfer_mode"),
+          "summaries": {k: s.as_dict() for k, s in m.summaries.items()}} for m in models], indent=1))
+    written.update({k: out / f"summary.{k}" for k in ("md", "tex", "csv", "json")})
+    written["long_csv"] = out / "long.csv"
+    if plots:
+        from . import plots as plotting
+
+        written["plots"] = plotting.write_plots(models, out / "plots")
+    written["terminal"] = terminal_table(header, rows, title)
+    return written
+
+
+def _details_markdown(models: Sequence[ModelSummary]) -> str:
+    parts = []
+    for model in models:
+        for metric, s in model.summaries.items():
+            parts.append(f"\n## {model.label} — {metric}\n")
+            groups = ", ".join(f"{g} {_pct(s.per_group[g], model.scale)}" for g in REPORT_GROUPS
+                               if g in s.per_group)
+            parts.append(f"P {_pct(s.P, model.scale)}, mPC {_pct(s.mPC, model.scale)}, "
+                         f"rPC {_pct(s.rPC, 1.0)}%; per group: {groups or '–'}\n")
+            if model.task == "classification":
+                cells = cells_by_int_severity(model.results)
+                mce = mean_corruption_error(cells, metric, model.scale)
+                if mce is not None:
+                    parts.append(f"mCE (AlexNet-normalised) {100 * mce:.1f}%\n")
+            if s.missing:
+                parts.append(f"Missing cells: {', '.join(f'{c}@{v}' for c, v in s.missing)}\n")
+            parts.append("\n" + markdown_table(*corruption_table(model, metric)))
+    return "".join(parts)
+
+
+def load_many(paths: Iterable[str | Path]) -> list[dict]:
+    """Load several results files (each validated)."""
+    return [load_results(p) for p in paths]

@@ -1,0 +1,235 @@
+"""One results schema for every task: a JSON file per (model, evaluation), written atomically.
+
+Layout (numbers are numbers, never strings)::
+
+    {
+      "schema": "robust-transfer/results", "schema_version": 1,
+      "task": "detection", "model": "mask_rcnn_r50_fpn_regular_full_network",
+      "backbone": "regular", "transfer_mode": "full-network",
+      "config": "...", "checkpoint": "...", "checkpoint_sha256": "...",
+      "dataset": "coco_val2017", "seed": 0, "backend": "numpy",
+      "metrics": ["bbox_mAP", "segm_mAP"], "primary_metric": "bbox_mAP", "metric_scale": 1.0,
+      "versions": {"torch": "2.14.1", ...}, "extra": {...},
+      "cells": {"clean": {"0": {"bbox_mAP": 0.373}}, "fog": {"1": {...}, ...}}
+    }
+
+Severity 0 is the clean cell and lives under the corruption key ``"clean"``.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+SCHEMA = "robust-transfer/results"
+SCHEMA_VERSION = 1
+
+#: Fields that identify one evaluation: shards and resumed runs must agree on all of them.
+IDENTITY_FIELDS = ("task", "model", "config", "checkpoint_sha256", "dataset", "seed", "backend")
+_VERSIONED_PACKAGES = ("robust-transfer", "torch", "torchvision", "numpy", "mmengine", "mmcv",
+                       "mmdet", "mmsegmentation", "imagecorruptions")
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used: wrong schema, truncated, or incompatible."""
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the numbers (installed ones only)."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def file_sha256(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (used to pin the checkpoint a result came from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def new_results(*, task: str, model: str, metrics: Iterable[str], primary_metric: str | None = None,
+                backbone: str | None = None, transfer_mode: str | None = None,
+                config: str | None = None, checkpoint: str | None = None,
+                checkpoint_sha256: str | None = None, dataset: str | None = None, seed: int = 0,
+                backend: str = "numpy", metric_scale: float = 1.0,
+                extra: Mapping[str, Any] | None = None) -> dict:
+    """A results document with no cells yet.
+
+    ``checkpoint_sha256`` is computed from ``checkpoint`` when that file exists and no hash
+    is given. ``metric_scale`` is the full-scale value of the metrics (1 for fractions such as
+    COCO AP, 100 for percentages such as mmseg's mIoU); mCE needs it to turn scores into errors.
+    """
+    metrics = list(metrics)
+    if not metrics:
+        raise ResultsError("a results file needs at least one metric name")
+    if checkpoint_sha256 is None and checkpoint and Path(checkpoint).is_file():
+        checkpoint_sha256 = file_sha256(checkpoint)
+    return {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "task": task, "model": model, "backbone": backbone, "transfer_mode": transfer_mode,
+        "config": config, "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256,
+        "dataset": dataset, "seed": int(seed), "backend": backend,
+        "metrics": metrics, "primary_metric": primary_metric or metrics[0],
+        "metric_scale": float(metric_scale),
+        "versions": package_versions(), "extra": dict(extra or {}), "cells": {},
+    }
+
+
+def validate_results(results: Any, source: str = "results") -> dict:
+    """Check the schema of a loaded document; raise :class:`ResultsError` naming the problem."""
+    if not isinstance(results, dict):
+        raise ResultsError(f"{source}: expected a JSON object, got {type(results).__name__}")
+    if results.get("schema") != SCHEMA:
+        raise ResultsError(f"{source}: not a robust-transfer results file "
+                           f"(schema {results.get('schema')!r}, expected {SCHEMA!r})")
+    if results.get("schema_version") != SCHEMA_VERSION:
+        raise ResultsError(f"{source}: schema version {results.get('schema_version')!r} is not "
+                           f"supported (this version reads {SCHEMA_VERSION})")
+    for key in ("task", "model", "metrics", "cells"):
+        if key not in results:
+            raise ResultsError(f"{source}: missing field {key!r}")
+    cells = results["cells"]
+    if not isinstance(cells, dict):
+        raise ResultsError(f"{source}: 'cells' must be an object")
+    for corruption, by_severity in cells.items():
+        for severity, cell in by_severity.items():
+            if not str(severity).isdigit() or not 0 <= int(severity) <= 5:
+                raise ResultsError(f"{source}: cell {corruption}/{severity}: severity must be 0..5")
+            for metric, value in cell.items():
+                if not isinstance(value, (int, float)) or isinstance(value, bool):
+                    raise ResultsError(f"{source}: cell {corruption}/{severity} metric {metric!r} "
+                                       f"is {value!r}, not a number")
+    return results
+
+
+def load_results(path: str | os.PathLike) -> dict:
+    """Read and validate a results file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: not valid JSON (truncated or corrupted file?): {error}") from None
+    return validate_results(document, str(path))
+
+
+def save_results(results: Mapping, path: str | os.PathLike) -> None:
+    """Write ``results`` to ``path`` atomically: a temporary file in the same folder, fsynced,
+    then renamed over the target, so a reader (or a killed writer) never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(results, handle, indent=1, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def get_cell(results: Mapping, corruption: str, severity: int) -> dict | None:
+    """The metrics of one cell, or None when it has not been evaluated."""
+    return results["cells"].get(corruption, {}).get(str(int(severity)))
+
+
+def set_cell(results: dict, corruption: str, severity: int, metrics: Mapping[str, float]) -> None:
+    """Store one cell's metrics (as plain floats)."""
+    results["cells"].setdefault(corruption, {})[str(int(severity))] = {
+        name: float(value) for name, value in metrics.items()}
+
+
+def cells_by_int_severity(results: Mapping) -> dict[str, dict[int, dict[str, float]]]:
+    """The cells with integer severities, for :mod:`robust_transfer.metrics`."""
+    return {c: {int(s): dict(m) for s, m in by_sev.items()} for c, by_sev in results["cells"].items()}
+
+
+def identity(results: Mapping) -> dict:
+    """The fields that must agree between shards or a resumed run of the same evaluation."""
+    return {key: results.get(key) for key in IDENTITY_FIELDS}
+
+
+def check_same_evaluation(a: Mapping, b: Mapping, what: str = "results") -> None:
+    """Raise :class:`ResultsError` when ``a`` and ``b`` are not of the same evaluation."""
+    ida, idb = identity(a), identity(b)
+    differing = [k for k in IDENTITY_FIELDS if ida[k] != idb[k]]
+    if differing:
+        detail = ", ".join(f"{k}: {ida[k]!r} != {idb[k]!r}" for k in differing)
+        raise ResultsError(f"{what} are of different evaluations ({detail})")
+
+
+def merge_results(documents: Iterable[Mapping]) -> dict:
+    """Merge shard results of one evaluation into one document.
+
+    Refuses documents of different models/configs/checkpoints/datasets/seeds/backends, and a
+    cell present twice with different values.
+    """
+    documents = list(documents)
+    if not documents:
+        raise ResultsError("nothing to merge")
+    merged = copy.deepcopy(documents[0])
+    for other in documents[1:]:
+        check_same_evaluation(merged, other, "shards")
+        for corruption, by_severity in other["cells"].items():
+            for severity, cell in by_severity.items():
+                existing = merged["cells"].get(corruption, {}).get(severity)
+                if existing is not None and existing != cell:
+                    raise ResultsError(f"cell {corruption}/{severity} differs between shards")
+                merged["cells"].setdefault(corruption, {})[severity] = dict(cell)
+        for metric in other["metrics"]:
+            if metric not in merged["metrics"]:
+                merged["metrics"].append(metric)
+    merged.get("extra", {}).pop("shard", None)
+    return merged
+
+
+def to_mmdet_robustness_pickle(results: Mapping, path: str | os.PathLike,
+                               prefix: str = "coco") -> dict:
+    """Export to the layout mmdet's ``tools/analysis_tools/robustness_eval.py`` reads.
+
+    That layout is ``{corruption: {severity: {"<prefix>/<metric>": value}}}``, the clean result
+    stored as severity 0 of every corruption, the first corruption's severity 0 being read as
+    ``P``. Only corruptions with at least one evaluated cell are exported; the clean cell is
+    required. Returns the exported mapping.
+    """
+    import pickle
+
+    cells = results["cells"]
+    clean = get_cell(results, "clean", 0)
+    if clean is None:
+        raise ResultsError("the mmdet robustness layout needs the clean (severity 0) cell")
+    from .corruptions import CORRUPTION_GROUPS
+
+    # mmdet reads the first 15 entries as the benchmark set: export in the canonical order.
+    canonical = [c for c in CORRUPTION_GROUPS["all"] if c in cells]
+    order = canonical + [c for c in cells if c not in canonical and c != "clean"]
+    exported: dict[str, dict[int, dict[str, float]]] = {}
+    for corruption in order:
+        by_severity = cells[corruption]
+        entry = {0: {f"{prefix}/{k}": v for k, v in clean.items()}}
+        for severity, cell in sorted(by_severity.items(), key=lambda kv: int(kv[0])):
+            entry[int(severity)] = {f"{prefix}/{k}": v for k, v in cell.items()}
+        exported[corruption] = entry
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        pickle.dump(exported, handle)
+    return exported

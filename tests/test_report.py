@@ -1,0 +1,57 @@
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from robust_transfer.corruptions import CORRUPTION_GROUPS
+from robust_transfer.report import write_report
+from robust_transfer.results import new_results, save_results, set_cell
+
+
+def detection_results(model, backbone, mode, drop=0.1, severities=range(1, 6)):
+    r = new_results(task="detection", model=model, backbone=backbone, transfer_mode=mode,
+                    metrics=["bbox_mAP", "segm_mAP"])
+    set_cell(r, "clean", 0, {"bbox_mAP": 0.4, "segm_mAP": 0.35})
+    for c in CORRUPTION_GROUPS["all"]:
+        for s in severities:
+            set_cell(r, c, s, {"bbox_mAP": 0.4 - drop * s / 5, "segm_mAP": 0.35 - drop * s / 5})
+    return r
+
+
+@pytest.fixture
+def two_models():
+    return [detection_results("mrcnn_regular_full", "regular", "full-network", 0.2),
+            detection_results("mrcnn_prime_full", "PRIME", "full-network", 0.1, severities=[1, 2, 3])]
+
+
+def test_report_files_and_numbers(tmp_path, two_models):
+    written = write_report(two_models, tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    # regular: P 40.0, mPC = 0.4 - 0.2*3/5 = 0.28 -> 28.0, rPC 70.0
+    assert "| regular | full-network | 40.0 | 28.0 | 70.0 |" in md
+    # PRIME ran only severities 1..3: flagged with *, averaged over what ran
+    assert "| PRIME | full-network | 40.0 | 36.0* | 90.0 |" in md
+    assert "Missing cells" in md
+    assert r"\toprule" in (tmp_path / "summary.tex").read_text()
+    rows = list(csv.reader((tmp_path / "long.csv").open()))
+    assert rows[0][:3] == ["model", "task", "backbone"]
+    assert len(rows) - 1 == 2 * (1 + 19 * 5) + 2 * (1 + 19 * 3)
+    summary_rows = list(csv.reader((tmp_path / "summary.csv").open()))
+    assert summary_rows[1][:5] == ["regular", "full-network", "40.0", "28.0", "70.0"]
+    pngs = written["plots"]
+    assert len(pngs) == 2 * 2 * 2 + 2
+    assert all(p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    assert "mrcnn" not in written["terminal"] and "regular" in written["terminal"]
+
+
+def test_report_cli(tmp_path, two_models):
+    paths = []
+    for r in two_models:
+        paths.append(tmp_path / f"{r['model']}.json")
+        save_results(r, paths[-1])
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "robust_transfer.cli", "report", *map(str, paths),
+                           "--out", str(out), "--no-plots"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "40.0" in proc.stdout and (out / "summary.md").exists()
