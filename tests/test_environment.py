@@ -62,11 +62,26 @@ def test_shim_keeps_getattr_restricted(tmp_path):
 
     apply_shims()
 
+    import collections
+
     class Evil:
-        def __reduce__(self):
-            return (getattr, (torch, "load"))
+        def __reduce__(self):  # getattr on an allowed class other than HistoryBuffer
+            return (getattr, (collections.OrderedDict, "fromkeys"))
 
     path = tmp_path / "evil.pth"
     torch.save({"x": Evil()}, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
+
+
+def test_history_buffer_getattr_resolves_only_public_methods():
+    import pickle
+
+    from mmengine.logging import HistoryBuffer
+
+    from robust_transfer.integrations.compat import _history_buffer_getattr
+
+    assert _history_buffer_getattr(HistoryBuffer, "mean") is HistoryBuffer.mean
+    for owner, name in ((HistoryBuffer, "__init__"), (HistoryBuffer, "_log_history"), (dict, "fromkeys")):
+        with pytest.raises(pickle.UnpicklingError):
+            _history_buffer_getattr(owner, name)
