@@ -12,10 +12,13 @@ from pathlib import Path
 
 
 def _cmd_report(args) -> int:
-    from .report import load_many, write_report
+    from .report import load_imagenet_robustness, load_many, write_report
 
+    imagenet, imagenet_metric = ({}, "") if not args.imagenet_robustness else \
+        load_imagenet_robustness(args.imagenet_robustness)
     written = write_report(load_many(args.results), args.out, plots=not args.no_plots,
-                           corruptions=_scope(args.aggregate), title=args.title)
+                           corruptions=_scope(args.aggregate), title=args.title,
+                           imagenet_robustness=imagenet, imagenet_metric=imagenet_metric)
     print(written["terminal"])
     print(f"report written to {Path(args.out).resolve()}")
     return 0
@@ -82,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aggregate", default="benchmark", help=aggregate_help)
     p.add_argument("--title", default="Robustness transfer", help="title of the tables")
     p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--imagenet-robustness", metavar="FILE",
+                   help="YAML/JSON with a number per backbone measured on ImageNet (a benchmark "
+                        "suite from configs/, or {metric: NAME, values: {backbone: value}}): adds "
+                        "its rank correlation with the downstream rPC and scatter plots")
     p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser("summary", help="print the P / mPC / rPC table of results files")

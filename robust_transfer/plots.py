@@ -127,3 +127,22 @@ def write_plots(models: Sequence, out_dir: Path) -> list[Path]:
     for task, metric in pairs:
         written.append(model_comparison(models, task, metric, out_dir / f"compare_{_safe(task + '_' + metric)}.png"))
     return written
+
+
+def robustness_transfer_scatter(points: Sequence[tuple[str, float, float]], x_label: str,
+                                y_label: str, title: str, path: Path) -> Path:
+    """Scatter of ImageNet robustness (x) against downstream robustness (y), one labelled point
+    per backbone; the title carries the rank correlation computed by the caller."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for label, x, y in points:
+        ax.scatter([x], [y], s=25)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -152,10 +152,45 @@ LONG_HEADER = ["model", "task", "backbone", "transfer_mode", "dataset", "corrupt
                "metric", "value"]
 
 
+def transfer_correlation(models: Sequence[ModelSummary], imagenet_robustness: Mapping[str, float]
+                         ) -> list[dict]:
+    """Rank correlation between a per-backbone ImageNet robustness number and the downstream rPC.
+
+    One entry per (task, metric, transfer mode) with at least two backbones that have both
+    numbers: Spearman's rho and its p-value (scipy), and the points.
+    """
+    from scipy.stats import spearmanr
+
+    groups: dict[tuple[str, str, str], list[tuple[str, float, float]]] = {}
+    for model in models:
+        backbone = model.results.get("backbone")
+        if backbone not in imagenet_robustness:
+            continue
+        for metric, s in model.summaries.items():
+            if s.rPC is not None:
+                key = (model.task, metric, model.results.get("transfer_mode") or "")
+                groups.setdefault(key, []).append((backbone, float(imagenet_robustness[backbone]), s.rPC))
+    out = []
+    for (task, metric, mode), points in groups.items():
+        entry = {"task": task, "metric": metric, "transfer_mode": mode, "points": points,
+                 "spearman_rho": None, "p_value": None}
+        if len(points) >= 2:
+            rho, p = spearmanr([p[1] for p in points], [p[2] for p in points])
+            entry["spearman_rho"] = None if rho != rho else float(rho)  # NaN when a side is constant
+            entry["p_value"] = None if p != p else float(p)
+        out.append(entry)
+    return out
+
+
 def write_report(results_list: Sequence[Mapping], out_dir: str | Path, *, plots: bool = True,
-                 corruptions: Iterable[str] | None = None, title: str = "Robustness transfer") -> dict:
+                 corruptions: Iterable[str] | None = None, title: str = "Robustness transfer",
+                 imagenet_robustness: Mapping[str, float] | None = None,
+                 imagenet_metric: str = "ImageNet robustness") -> dict:
     """Write every table and plot of ``results_list`` under ``out_dir``; return their paths.
 
+    ``imagenet_robustness`` maps backbone names to a number measured on ImageNet (e.g. the
+    backbone's ImageNet-C rPC or mCE, named by ``imagenet_metric``); with it the report adds the
+    rank correlation with the downstream rPC and a scatter plot per task, metric and mode.
     Also returns the terminal rendering of the summary table under ``"terminal"``.
     """
     out = Path(out_dir)
@@ -175,10 +210,28 @@ def write_report(results_list: Sequence[Mapping], out_dir: str | Path, *, plots:
           "summaries": {k: s.as_dict() for k, s in m.summaries.items()}} for m in models], indent=1))
     written.update({k: out / f"summary.{k}" for k in ("md", "tex", "csv", "json")})
     written["long_csv"] = out / "long.csv"
+    correlations = transfer_correlation(models, imagenet_robustness or {})
+    if correlations:
+        corr_header = ["task", "metric", "transfer", "backbones", "Spearman rho", "p"]
+        corr_rows = [[c["task"], c["metric"], c["transfer_mode"], str(len(c["points"])),
+                      "–" if c["spearman_rho"] is None else f"{c['spearman_rho']:.2f}",
+                      "–" if c["p_value"] is None else f"{c['p_value']:.3f}"] for c in correlations]
+        (out / "transfer_correlation.md").write_text(
+            f"# {imagenet_metric} vs downstream rPC\n\n" + markdown_table(corr_header, corr_rows))
+        (out / "transfer_correlation.csv").write_text(csv_text(corr_header, corr_rows))
+        (out / "transfer_correlation.json").write_text(json.dumps(correlations, indent=1))
+        written["correlation"] = out / "transfer_correlation.md"
     if plots:
         from . import plots as plotting
 
         written["plots"] = plotting.write_plots(models, out / "plots")
+        for c in correlations:
+            rho = "n/a" if c["spearman_rho"] is None else f"{c['spearman_rho']:.2f}"
+            name = plotting._safe(f"scatter_{c['task']}_{c['metric']}_{c['transfer_mode']}") + ".png"
+            written["plots"].append(plotting.robustness_transfer_scatter(
+                [(b, x, 100 * y) for b, x, y in c["points"]], imagenet_metric,
+                f"{c['task']} {c['metric']} rPC (%)",
+                f"{c['transfer_mode']}: Spearman rho = {rho}", out / "plots" / name))
     written["terminal"] = terminal_table(header, rows, title)
     return written
 
@@ -201,6 +254,29 @@ def _details_markdown(models: Sequence[ModelSummary]) -> str:
                 parts.append(f"Missing cells: {', '.join(f'{c}@{v}' for c, v in s.missing)}\n")
             parts.append("\n" + markdown_table(*corruption_table(model, metric)))
     return "".join(parts)
+
+
+def load_imagenet_robustness(path: str | Path) -> tuple[dict[str, float], str]:
+    """Per-backbone ImageNet robustness numbers from a YAML or JSON file.
+
+    Accepted shapes: a benchmark suite (``imagenet_metric`` and ``backbones: {name:
+    {imagenet_robustness: value}}``), or ``{metric: NAME, values: {backbone: value}}``.
+    """
+    import yaml
+
+    document = yaml.safe_load(Path(path).read_text())
+    if isinstance(document, dict) and isinstance(document.get("backbones"), dict):
+        values = {name: spec["imagenet_robustness"] for name, spec in document["backbones"].items()
+                  if isinstance(spec, dict) and spec.get("imagenet_robustness") is not None}
+        metric = document.get("imagenet_metric", "ImageNet robustness")
+    elif isinstance(document, dict) and isinstance(document.get("values"), dict):
+        values, metric = document["values"], document.get("metric", "ImageNet robustness")
+    else:
+        raise ValueError(f"{path}: expected a suite with 'backbones' or a mapping with 'values'")
+    bad = [k for k, v in values.items() if not isinstance(v, (int, float)) or isinstance(v, bool)]
+    if bad:
+        raise ValueError(f"{path}: ImageNet robustness of {', '.join(bad)} is not a number")
+    return {k: float(v) for k, v in values.items()}, str(metric)
 
 
 def load_many(paths: Iterable[str | Path]) -> list[dict]:

@@ -55,3 +55,24 @@ def test_report_cli(tmp_path, two_models):
                            "--out", str(out), "--no-plots"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "40.0" in proc.stdout and (out / "summary.md").exists()
+
+
+def test_imagenet_robustness_correlation(tmp_path):
+    models = [detection_results(f"m{i}", f"bb{i}", "fixed-feature", drop) for i, drop in
+              enumerate([0.3, 0.2, 0.1, 0.05])]
+    table = tmp_path / "imagenet.yaml"
+    table.write_text("metric: ImageNet-C rPC\nvalues: {bb0: 40, bb1: 50, bb2: 70, bb3: 60}\n")
+    proc_paths = []
+    for r in models:
+        proc_paths.append(tmp_path / f"{r['model']}.json")
+        save_results(r, proc_paths[-1])
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "robust_transfer.cli", "report", *map(str, proc_paths),
+                           "--out", str(out), "--imagenet-robustness", str(table)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((out / "transfer_correlation.csv").open()))
+    # downstream rPC ranks bb0 < bb1 < bb2 < bb3, ImageNet ranks bb0 < bb1 < bb3 < bb2: rho = 0.8
+    assert {r["metric"] for r in rows} == {"bbox_mAP", "segm_mAP"}
+    assert all(r["Spearman rho"] == "0.80" and r["backbones"] == "4" for r in rows)
+    assert (out / "plots" / "scatter_detection_bbox_mAP_fixed-feature.png").stat().st_size > 5000
