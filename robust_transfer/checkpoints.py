@@ -37,9 +37,10 @@ with ``module.`` as ``deepaugment``), but the names only label *layouts*: whiche
 file gets, the extracted weights are the same. Pass ``fmt=`` to force a layout.
 
 For mmdet/mmseg: :func:`to_mmdet_resnet` (keys are torchvision's; only ``fc.*`` is dropped)
-and :func:`save_mmdet_resnet` (writes ``{"state_dict": ...}``). Swin-T needs no conversion for
-them: mmdet/mmseg's ``SwinTransformer`` reads the official file and converts its keys itself
-(``convert_weights=True``).
+and :func:`save_mmdet_resnet` (writes ``{"state_dict": ...}``). Swin-T: mmdet 3.x's
+``SwinTransformer`` converts the official keys itself (``convert_weights=True``); mmseg 1.x's does
+not and loads with ``strict=False``, so an unconverted file silently leaves the backbone random:
+convert it with ``mmsegmentation/tools/model_converters/imagenet2mmseg.py --backbone swin_t``.
 """
 from __future__ import annotations
 
