@@ -1,0 +1,10 @@
+#!/usr/bin/env python
+"""Convert the ANT ResNet-50 of bethgelab/game-of-noise ({'model_state_dict'}, module. prefixes)
+to mmdet's ResNet backbone keys (classifier dropped, weights_only=True).
+
+    python mmdetection/tools/model_converters/ant2mmdet.py SRC DST [--arch resnet50]
+"""
+from robust_transfer.checkpoint_export import converter_main
+
+if __name__ == "__main__":
+    converter_main(fmt="ant", description=__doc__.splitlines()[0])

@@ -1,0 +1,10 @@
+#!/usr/bin/env python
+"""Convert the DeepAugment+AugMix ResNet-50 of hendrycks/imagenet-r (deepaugment_and_augmix.pth.tar)
+to mmdet's ResNet backbone keys (classifier dropped, weights_only=True).
+
+    python mmdetection/tools/model_converters/deepaug2mmdet.py SRC DST [--arch resnet50]
+"""
+from robust_transfer.checkpoint_export import converter_main
+
+if __name__ == "__main__":
+    converter_main(fmt="deepaugment", description=__doc__.splitlines()[0])

@@ -1,0 +1,24 @@
+#!/usr/bin/env python
+"""Evaluate an mmdet model under ImageNet-C corruptions (corruption x severity grid).
+
+Same flags as mmdet's tools/analysis_tools/test_robustness.py, plus --backend, --resume and
+--shard i/n. The model is built and the checkpoint loaded once; per cell only the test
+pipeline changes (Corrupt inserted after the image-loading step). Writes our results JSON and,
+with --out X.pkl, the pickle mmdet's robustness_eval.py reads; prints P / mPC / rPC.
+
+    python mmdetection/tools/test_robustness.py CONFIG CHECKPOINT --out out/r.pkl \
+        --corruptions benchmark --severities 0 1 2 3 4 5 --final-prints P mPC rPC
+    bash mmdetection/tools/dist_test.sh CONFIG CHECKPOINT 8 --robustness --out out/r.pkl
+"""
+import sys
+
+from robust_transfer.integrations.mmdet import DETECTION
+from robust_transfer.integrations.openmmlab import robustness_main
+
+
+def main(argv=None):
+    robustness_main(argv, DETECTION)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
