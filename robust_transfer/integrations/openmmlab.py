@@ -539,7 +539,8 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if is_writer else (lambda *a: None)
     todo = pending_cells(cells, results)
     say(f"[robustness] {adapter.task}: {len(cells)} cell(s), {len(todo)} to evaluate; "
-        f"results -> {json_path}" + (f"; mmdet pickle -> {pkl_path}" if pkl_path else ""))
+        f"results -> {json_path}"
+        + (f"; mmdet pickle -> {pkl_path}" if pkl_path and adapter.pickle_prefix else ""))
 
     if todo:
         prepare_cpu_distributed(cfg, args.launcher)
