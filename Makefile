@@ -1,7 +1,7 @@
 # Robustness Transfer Benchmark: `make demo` runs the embedded default, `make test` the tests.
 # Both set up .venv/ first (idempotent: seconds when it is already up to date).
 PY := .venv/bin/python
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast bench bench-mmdet clean
 
 setup:
 	bash scripts/setup.sh
@@ -17,6 +17,9 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/bench_corruptions.py
+
+bench-mmdet: setup
+	$(PY) bench/bench_mmdet_robustness.py
 
 clean:
 	rm -rf outputs work_dirs .pytest_cache
