@@ -58,7 +58,7 @@ def _cmd_corrupt_dir(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from .corruptions.preview import make_preview_grid
+    from .corruptions.preview import make_backend_comparison_grid, make_preview_grid
 
     if args.image is None:
         import skimage.data
@@ -70,8 +70,12 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             image = np.asarray(Image.fromarray(image).resize((args.size, args.size), Image.LANCZOS))
     else:
         image = _read_rgb_or_grey(Path(args.image))
-    make_preview_grid(image, args.corruptions, args.severities, args.output, seed=args.seed,
-                      backend=args.backend)
+    if args.compare_backends:
+        make_backend_comparison_grid(image, args.corruptions, args.severities or [1, 3, 5],
+                                     args.output, seed=args.seed)
+    else:
+        make_preview_grid(image, args.corruptions, args.severities or [3], args.output,
+                          seed=args.seed, backend=args.backend)
     print(f"wrote {args.output}")
     return 0
 
@@ -80,7 +84,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="global seed; with the image key it fixes every random draw (default 0)")
     parser.add_argument("--backend", choices=BACKENDS, default="numpy",
-                        help="implementation: numpy (reference) or torch (not implemented yet)")
+                        help="implementation: numpy (the reference) or torch (batched, fast; "
+                             "same corruptions, its own random draws)")
 
 
 def add_corruption_commands(subparsers) -> None:
@@ -118,10 +123,12 @@ def add_corruption_commands(subparsers) -> None:
                    help="input image (default: scikit-image's astronaut photograph)")
     p.add_argument("--corruptions", nargs="+", default=["all"],
                    help=f"corruption names and/or groups ({groups}) (default all)")
-    p.add_argument("--severities", nargs="+", type=int, default=[3], choices=SEVERITIES,
-                   help="severities, one column each (default 3)")
+    p.add_argument("--severities", nargs="+", type=int, default=None, choices=SEVERITIES,
+                   help="severities, one column each (default 3; 1 3 5 with --compare-backends)")
     p.add_argument("--size", type=int, default=160,
                    help="side the default photograph is resized to (default 160; 0 keeps 512)")
     p.add_argument("-o", "--output", default="preview.png", help="output PNG (default preview.png)")
+    p.add_argument("--compare-backends", action="store_true",
+                   help="numpy reference and torch backend side by side (--backend is ignored)")
     _add_common(p)
     p.set_defaults(func=_cmd_preview)

@@ -104,9 +104,9 @@ def test_bad_images_raise_value_error(shape, dtype, message):
         C.corrupt(np.zeros(shape, dtype), "contrast", 1)
 
 
-def test_torch_backend_is_not_implemented_yet(small_rgb):
-    with pytest.raises(NotImplementedError, match="torch backend .* not implemented yet"):
-        C.corrupt(small_rgb, "fog", 1, backend="torch")
+def test_torch_backend_is_a_backend_of_corrupt(small_rgb):
+    out = C.corrupt(small_rgb, "fog", 1, backend="torch")  # tests/test_corruptions_torch.py
+    assert out.shape == small_rgb.shape and out.dtype == np.uint8
 
 
 def test_exact_mode_requires_a_random_state(small_rgb):

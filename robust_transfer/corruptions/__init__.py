@@ -12,6 +12,9 @@ Front door::
   it draws the numbers imagecorruptions 1.1.2 draws from the global state, in the same order, so
   ``corrupt_with_rng(img, name, s, np.random.RandomState(k))`` reproduces
   ``np.random.seed(k); imagecorruptions.corrupt(img, s, name)`` (see docs/corruptions.md).
+* ``corrupt_batch`` -- the torch backend's batched form: an (N, C, H, W) tensor on any device,
+  one corruption at one severity, one random stream per image from ``(seed, keys[i], corruption,
+  severity)``. ``corrupt(..., backend="torch")`` is the same code on one numpy image.
 * ``get_corruption_names``, ``resolve_corruptions``, ``CORRUPTION_GROUPS``, ``SEVERITIES``.
 
 Input handling (documented in docs/corruptions.md):
@@ -25,8 +28,6 @@ Input handling (documented in docs/corruptions.md):
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import numbers
 
 import numpy as np
@@ -40,6 +41,8 @@ from ._groups import (
     resolve_corruptions,
 )
 from ._registry import get_numpy_corruption, registered_corruptions
+from ._seeding import SEED_SCHEME as _SEED_SCHEME  # noqa: F401
+from ._seeding import stream_digest as _stream_digest
 
 __all__ = [
     "BACKENDS",
@@ -47,6 +50,7 @@ __all__ = [
     "MIN_IMAGE_SIDE",
     "SEVERITIES",
     "corrupt",
+    "corrupt_batch",
     "corrupt_with_rng",
     "corruption_rng",
     "get_corruption_names",
@@ -55,8 +59,6 @@ __all__ = [
 
 BACKENDS = ("numpy", "torch")
 MIN_IMAGE_SIDE = 32
-# Bumping this changes every derived random stream: only for deliberate, documented breaks.
-_SEED_SCHEME = "robust_transfer.corruptions/v1"
 
 if set(registered_corruptions()) != set(ALL):  # a missing or misnamed corruption function
     raise ImportError(f"registered corruptions {registered_corruptions()} differ from {ALL}")
@@ -111,11 +113,6 @@ def _check_image(image) -> np.ndarray:
 def _check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
-    if backend == "torch":
-        raise NotImplementedError(
-            "the torch backend of the corruption library is not implemented yet; "
-            "use backend='numpy'"
-        )
     return backend
 
 
@@ -160,15 +157,9 @@ def corruption_rng(seed: int, key, corruption_name: str, severity: int) -> np.ra
 
     SHA-256 of a canonical JSON string seeds a legacy ``RandomState`` (whose streams numpy keeps
     stable across versions). ``key`` may be None, a str or an int; ``"1"`` and ``1`` differ.
+    The torch backend seeds its ``torch.Generator`` from the same digest (``_seeding``).
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-        key = int(key)
-    elif key is not None and not isinstance(key, str):
-        raise ValueError(f"key must be None, a str or an int, got {type(key).__name__} {key!r}")
-    canonical = json.dumps([_SEED_SCHEME, int(seed), key, corruption_name, int(severity)])
-    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
+    digest = _stream_digest(seed, key, corruption_name, severity)
     return np.random.RandomState(np.frombuffer(digest, dtype="<u4").astype(np.uint32))
 
 
@@ -200,12 +191,54 @@ def corrupt(image, corruption_name: str, severity: int = 1, *, seed: int = 0, ke
         seed: global seed of the run.
         key: identifies the image within the run (file name or id), so different images get
             different noise; None, str or int.
-        backend: ``"numpy"`` (the reference); ``"torch"`` is not implemented yet.
+        backend: ``"numpy"`` (the reference) or ``"torch"`` (the fast backend, on the CPU here;
+            the same as ``corrupt_batch`` on a batch of one with ``keys=[key]``). The two draw
+            different random numbers for the same arguments.
 
     Returns:
         uint8 array of the input's shape.
     """
     name = _check_name(corruption_name)
     severity = _check_severity(severity)
-    _check_backend(backend)
+    if _check_backend(backend) == "torch":
+        from . import _torch
+
+        original = _check_image(image)
+        corrupted = _torch.corrupt_rgb_array(_as_rgb(original), name, severity, seed=seed, key=key)
+        return _restore_layout(corrupted, original)
     return corrupt_with_rng(image, name, severity, corruption_rng(seed, key, name, severity))
+
+
+def corrupt_batch(images, corruption_name: str, severity: int = 1, *, seed: int = 0, keys=None,
+                  value_range=None, rng_device: str = "cpu"):
+    """Corrupt a batch of images with the torch backend: one corruption, one severity, one call.
+
+    Args:
+        images: ``torch.Tensor`` (N, C, H, W) on any device, C = 1 (grey), 3 (RGB) or 4 (RGBA),
+            H and W >= 32. uint8 (values 0..255), or floating point with ``value_range`` given.
+        corruption_name, severity: as for :func:`corrupt`.
+        seed: global seed of the run.
+        keys: one key per image (None, str or int each) naming its random stream; default
+            ``range(N)`` (the batch index). Use dataset-wide ids for results that do not
+            depend on how images were batched.
+        value_range: for floating-point images, the value of white: ``1.0`` for [0, 1] tensors,
+            ``255.0`` for [0, 255] tensors (required -- the range is never guessed). Must be
+            None (or 255) for uint8.
+        rng_device: ``"cpu"`` (default): every random number comes from a CPU
+            ``torch.Generator`` and is moved to the images' device, so the draws are the same on
+            any machine and device. ``"images"``: generators on the images' device (faster on a
+            GPU; reproducible only on the same kind of device and torch version).
+
+    Returns:
+        A new tensor of the input's shape, dtype and device. uint8 in: uint8 out, truncated like
+        the reference's ``np.uint8(...)``. Float in: float out in the same range, clipped but not
+        quantised. Grey and RGBA follow :func:`corrupt`'s rules (grey corrupted as replicated
+        RGB, first channel returned; alpha passed through). Image i equals
+        ``corrupt_batch(images[i:i+1], ..., keys=[keys[i]])`` byte for byte on the CPU.
+    """
+    name = _check_name(corruption_name)
+    severity = _check_severity(severity)
+    from . import _torch
+
+    return _torch.corrupt_tensor(images, name, severity, seed=seed, keys=keys,
+                                 value_range=value_range, rng_device=rng_device)

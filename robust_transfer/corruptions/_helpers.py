@@ -309,3 +309,26 @@ def frost_scale_factor(texture_shape, image_shape) -> float:
     else:
         factor = 1
     return factor * 1.1
+
+
+def frost_texture_for_image(index: int, height: int, width: int) -> np.ndarray:
+    """Frost photograph ``index`` enlarged as the reference does for an image of this size
+    (bicubic, :func:`frost_scale_factor`), as read-only RGB uint8; crop it at a random offset.
+
+    The enlarged textures are cached per image size, so a folder or batch of same-sized images
+    resizes each texture once; the arithmetic is the reference's cv2.resize, so the pixels are
+    unchanged. The photograph is looked up on every call, so a missing package still raises.
+    """
+    load_frost_texture(index)
+    return _enlarged_frost_texture(index, height, width)
+
+
+@functools.lru_cache(maxsize=4 * len(FROST_TEXTURE_FILES))
+def _enlarged_frost_texture(index: int, height: int, width: int) -> np.ndarray:
+    texture = load_frost_texture(index)
+    scale = frost_scale_factor(texture.shape, (height, width))
+    size = (int(np.ceil(texture.shape[1] * scale)), int(np.ceil(texture.shape[0] * scale)))
+    resized = cv2.resize(texture, dsize=size, interpolation=cv2.INTER_CUBIC)[..., ::-1]  # BGR->RGB
+    resized = np.ascontiguousarray(resized)
+    resized.setflags(write=False)
+    return resized

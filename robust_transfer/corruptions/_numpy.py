@@ -5,7 +5,8 @@ re-implemented for current numpy / scipy / scikit-image and for any image from 3
 function follows the registry contract in ``_registry``: uint8 RGB (H, W, 3) in, values in
 [0, 255] out, random numbers drawn from the given ``RandomState`` in the reference's order.
 
-The parameter tables are indexed by ``severity - 1``.
+The per-severity parameter tables (indexed by ``severity - 1``) live in ``_params``, shared with
+the torch backend, and are re-exported here.
 """
 from __future__ import annotations
 
@@ -19,65 +20,35 @@ from skimage import color
 
 from . import _helpers as H
 from ._registry import register_corruption
-
-# ----------------------------------------------------------------------------- parameters
-
-GAUSSIAN_NOISE_STD = (0.08, 0.12, 0.18, 0.26, 0.38)
-SHOT_NOISE_PHOTONS = (60, 25, 12, 5, 3)
-IMPULSE_NOISE_AMOUNT = (0.03, 0.06, 0.09, 0.17, 0.27)
-SPECKLE_NOISE_STD = (0.15, 0.2, 0.35, 0.45, 0.6)
-GAUSSIAN_BLUR_SIGMA = (1, 2, 3, 4, 6)
-# (sigma, max_delta, iterations)
-GLASS_BLUR_PARAMS = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))
-# (disk radius, anti-alias blur sigma)
-DEFOCUS_BLUR_PARAMS = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))
-# (radius, sigma) of the one-sided Gaussian motion kernel
-MOTION_BLUR_PARAMS = ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15))
-MOTION_BLUR_ANGLE_RANGE = (-45, 45)
-ZOOM_BLUR_FACTORS = (
-    np.arange(1, 1.11, 0.01),
-    np.arange(1, 1.16, 0.01),
-    np.arange(1, 1.21, 0.02),
-    np.arange(1, 1.26, 0.02),
-    np.arange(1, 1.31, 0.03),
+from ._params import (  # noqa: F401  (re-exported: the tables used to live here)
+    GAUSSIAN_NOISE_STD,
+    SHOT_NOISE_PHOTONS,
+    IMPULSE_NOISE_AMOUNT,
+    SPECKLE_NOISE_STD,
+    GAUSSIAN_BLUR_SIGMA,
+    GLASS_BLUR_PARAMS,
+    DEFOCUS_BLUR_PARAMS,
+    MOTION_BLUR_PARAMS,
+    MOTION_BLUR_ANGLE_RANGE,
+    ZOOM_BLUR_FACTORS,
+    FOG_PARAMS,
+    FROST_PARAMS,
+    FROST_TEXTURES_DRAWN,
+    SNOW_PARAMS,
+    SNOW_ANGLE_RANGE,
+    SPATTER_PARAMS,
+    SPATTER_WATER_COLOUR,
+    SPATTER_MUD_COLOUR,
+    CONTRAST_FACTOR,
+    BRIGHTNESS_SHIFT,
+    SATURATE_PARAMS,
+    JPEG_QUALITY,
+    PIXELATE_SCALE,
+    ELASTIC_ALPHA,
+    ELASTIC_SIGMA_FRACTION,
+    ELASTIC_MAX_SHIFT_FRACTION,
+    ELASTIC_TRUNCATE,
 )
-# (fog strength, plasma wibble decay)
-FOG_PARAMS = ((1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
-# (image weight, frost weight)
-FROST_PARAMS = ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
-# The reference draws randint(5): the sixth texture is never used.
-FROST_TEXTURES_DRAWN = 5
-# (flake mean, flake std, zoom, threshold, motion radius, motion sigma, image weight)
-SNOW_PARAMS = (
-    (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
-    (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
-    (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
-    (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
-    (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
-)
-SNOW_ANGLE_RANGE = (-135, -45)
-# (liquid mean, liquid std, liquid blur sigma, threshold, colour strength or mud blur, is_mud)
-SPATTER_PARAMS = (
-    (0.65, 0.3, 4, 0.69, 0.6, 0),
-    (0.65, 0.3, 3, 0.68, 0.6, 0),
-    (0.65, 0.3, 2, 0.68, 0.5, 0),
-    (0.65, 0.3, 1, 0.65, 1.5, 1),
-    (0.67, 0.4, 1, 0.65, 1.5, 1),
-)
-# Colours in the channel order the reference adds them to the RGB image. (The reference names
-# the water colour in BGR but adds it to RGB data; we keep what it computes.)
-SPATTER_WATER_COLOUR = (175 / 255.0, 238 / 255.0, 238 / 255.0)
-SPATTER_MUD_COLOUR = (63 / 255.0, 42 / 255.0, 20 / 255.0)
-CONTRAST_FACTOR = (0.4, 0.3, 0.2, 0.1, 0.05)
-BRIGHTNESS_SHIFT = (0.1, 0.2, 0.3, 0.4, 0.5)
-# (saturation factor, saturation offset)
-SATURATE_PARAMS = ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))
-JPEG_QUALITY = (25, 18, 15, 10, 7)
-PIXELATE_SCALE = (0.6, 0.5, 0.4, 0.3, 0.25)
-ELASTIC_ALPHA = (250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12)
-ELASTIC_SIGMA_FRACTION = 0.01  # of the image height / width
-ELASTIC_MAX_SHIFT_FRACTION = 0.005  # of the image height, for both axes (as the reference)
-ELASTIC_TRUNCATE = 3
 
 # ----------------------------------------------------------------------------- noise
 
@@ -209,14 +180,10 @@ def snow(image, severity, rng):
 
 def _frost_crop(image_shape, rng: np.random.RandomState) -> np.ndarray:
     """Pick a frost photograph and a random crop of it the size of the image (RGB)."""
-    texture = H.load_frost_texture(rng.randint(FROST_TEXTURES_DRAWN))
-    scale = H.frost_scale_factor(texture.shape, image_shape)
-    size = (int(np.ceil(texture.shape[1] * scale)), int(np.ceil(texture.shape[0] * scale)))
-    texture = cv2.resize(texture, dsize=size, interpolation=cv2.INTER_CUBIC)
+    texture = H.frost_texture_for_image(rng.randint(FROST_TEXTURES_DRAWN), *image_shape[:2])
     top = rng.randint(0, texture.shape[0] - image_shape[0])
     left = rng.randint(0, texture.shape[1] - image_shape[1])
-    crop = texture[top:top + image_shape[0], left:left + image_shape[1]]
-    return crop[..., [2, 1, 0]]  # BGR -> RGB
+    return texture[top:top + image_shape[0], left:left + image_shape[1]]
 
 
 @register_corruption
@@ -264,8 +231,10 @@ def spatter(image, severity, rng):
     return _water_spatter(x, liquid, strength)
 
 
-def _water_spatter(x: np.ndarray, liquid: np.ndarray, strength: float) -> np.ndarray:
-    """Shiny water drops: liquid mask modulated by an embossed distance-to-edge map."""
+def water_spatter_mask(liquid: np.ndarray, strength: float) -> np.ndarray:
+    """Shiny water drops: the thresholded liquid layer modulated by an embossed distance-to-edge
+    map, scaled to peak ``strength`` -- an (H, W) float32 mask. (Also used by the torch backend,
+    which has no Canny or distance transform of its own.)"""
     liquid = (liquid * 255).astype(np.uint8)
     dist = 255 - cv2.Canny(liquid, 50, 150)
     dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
@@ -281,6 +250,12 @@ def _water_spatter(x: np.ndarray, liquid: np.ndarray, strength: float) -> np.nda
     # The reference divides by the peak unguarded; an all-dry layer would give NaN there.
     mask = mask / peak if peak > 0 else np.zeros_like(mask)
     mask *= strength
+    return mask
+
+
+def _water_spatter(x: np.ndarray, liquid: np.ndarray, strength: float) -> np.ndarray:
+    """Water drops tinted with the reference's water colour."""
+    mask = water_spatter_mask(liquid, strength)
     water = np.asarray(SPATTER_WATER_COLOUR, dtype=np.float32)
     return _unit_to_255(x + mask[..., np.newaxis] * water)
 

@@ -37,3 +37,34 @@ def get_numpy_corruption(name: str) -> CorruptionFn:
 def registered_corruptions() -> list[str]:
     """Names of all registered numpy corruptions, in registration order."""
     return list(_NUMPY_CORRUPTIONS)
+
+
+# ----------------------------------------------------------------------------- torch backend
+# Contract of a registered torch corruption (see ``_torch``)::
+#
+#     def fog(x: torch.Tensor, severity: int, gens: list[torch.Generator]) -> torch.Tensor
+#
+# ``x`` is a float32 (N, 3, H, W) tensor with values in [0, 255] on any device, ``gens`` one
+# seeded generator per image; the result is float32 (N, 3, H, W) clipped to [0, 255]. A function
+# marked ``fn.uint8_in_out = True`` (8-bit codecs: pixelate, jpeg_compression) receives and
+# returns uint8 (N, 3, H, W) instead.
+
+_TORCH_CORRUPTIONS: dict[str, Callable] = {}
+
+
+def register_torch_corruption(fn: Callable) -> Callable:
+    """Register ``fn`` as the torch implementation of the corruption named ``fn.__name__``."""
+    if fn.__name__ in _TORCH_CORRUPTIONS:
+        raise ValueError(f"torch corruption {fn.__name__!r} is registered twice")
+    _TORCH_CORRUPTIONS[fn.__name__] = fn
+    return fn
+
+
+def get_torch_corruption(name: str) -> Callable:
+    """Return the registered torch implementation of ``name`` (a KeyError if there is none)."""
+    return _TORCH_CORRUPTIONS[name]
+
+
+def registered_torch_corruptions() -> list[str]:
+    """Names of all registered torch corruptions, in registration order."""
+    return list(_TORCH_CORRUPTIONS)

@@ -1,7 +1,9 @@
-"""A labelled PNG grid of an image under corruptions and severities (for docs and eyeballing).
+"""Labelled PNG grids of an image under corruptions and severities (for docs and eyeballing).
 
-Layout: see :func:`make_preview_grid`; each tile is labelled with corruption and severity. Drawn with PIL only (no matplotlib needed), so it is fast and
-looks the same on every machine.
+* :func:`make_preview_grid` -- one backend, each tile labelled with corruption and severity;
+* :func:`make_backend_comparison_grid` -- the numpy reference and the torch backend side by side.
+
+Drawn with PIL only (no matplotlib needed), so it is fast and looks the same on every machine.
 """
 from __future__ import annotations
 
@@ -38,6 +40,17 @@ def _compose(tiles: list[tuple[str, np.ndarray]], columns: int) -> Image.Image:
     return grid
 
 
+ROW_HEADER_WIDTH = 112  # pixels of corruption name left of each comparison row
+
+
+def _save_png(grid: Image.Image, out_png) -> None:
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_png.with_name(f".{out_png.name}.tmp")
+    grid.save(tmp, format="PNG", optimize=True)
+    os.replace(tmp, out_png)
+
+
 def make_preview_grid(image: np.ndarray, corruptions="all", severities: Iterable[int] = (3,),
                       out_png=None, seed: int = 0, backend: str = "numpy") -> Image.Image:
     """Render ``image`` clean and under each corruption x severity; save to ``out_png`` if given.
@@ -70,9 +83,44 @@ def make_preview_grid(image: np.ndarray, corruptions="all", severities: Iterable
             tiles.extend(corrupted(name, severity) for severity in severities)
         grid = _compose(tiles, 1 + len(severities))
     if out_png is not None:
-        out_png = Path(out_png)
-        out_png.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_png.with_name(f".{out_png.name}.tmp")
-        grid.save(tmp, format="PNG")
-        os.replace(tmp, out_png)
+        _save_png(grid, out_png)
+    return grid
+
+
+def make_backend_comparison_grid(image: np.ndarray, corruptions="all",
+                                 severities: Iterable[int] = (1, 3, 5), out_png=None,
+                                 seed: int = 0) -> Image.Image:
+    """The numpy reference and the torch backend side by side: one row per corruption, for each
+    severity a "numpy" tile then a "torch" tile, the corruption's name left of the row.
+
+    Both use the key ``"preview"`` and ``seed``; their random draws differ (different
+    generators), so random corruptions look alike in kind and strength, not pixel for pixel.
+    Saved to ``out_png`` if given; returns the grid as a PIL image.
+    """
+    names = resolve_corruptions(corruptions)
+    severities = [int(s) for s in severities]
+    if not names:
+        raise ValueError("no corruptions to compare")
+    if not severities or any(s not in SEVERITIES for s in severities):
+        raise ValueError(f"severities must be in {list(SEVERITIES)}, got {severities}")
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    cell_w, cell_h = width + TILE_GAP, height + LABEL_HEIGHT + TILE_GAP
+    columns = 2 * len(severities)
+    grid = Image.new("RGB", (ROW_HEADER_WIDTH + cell_w * columns, cell_h * len(names)),
+                     BACKGROUND)
+    draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default()
+    for row, name in enumerate(names):
+        top = row * cell_h
+        draw.text((2, top + LABEL_HEIGHT + height // 2 - 6), name, fill=TEXT_COLOUR, font=font)
+        for index, severity in enumerate(severities):
+            for offset, backend in enumerate(("numpy", "torch")):
+                tile = corrupt(image, name, severity, seed=seed, key="preview", backend=backend)
+                left = ROW_HEADER_WIDTH + (2 * index + offset) * cell_w
+                draw.text((left + 2, top + 2), f"s{severity} {backend}", fill=TEXT_COLOUR,
+                          font=font)
+                grid.paste(Image.fromarray(tile).convert("RGB"), (left, top + LABEL_HEIGHT))
+    if out_png is not None:
+        _save_png(grid, out_png)
     return grid
