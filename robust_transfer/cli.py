@@ -72,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "P / mPC / rPC reports.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .cli_corrupt import add_corruption_commands
+    from .cli_prime import add_prime_commands
 
     add_corruption_commands(sub)
+    add_prime_commands(sub)
 
     aggregate_help = ("corruptions that mPC averages over: benchmark (the 15, as in the papers), "
                       "all (19, with hold-out) or any group name")

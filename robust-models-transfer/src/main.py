@@ -145,6 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     ours.add_argument("--results", default=None,
                       help="results JSON to write (default: <out-dir>/<exp-name>/robustness_"
                            "<source>.json); render it with `robust-transfer report`")
+    prime = parser.add_argument_group(
+        "PRIME augmentation during transfer",
+        "PRIME (Modas, Rade et al. 2022) on the training batches, on the training device, before "
+        "the normalisation inside the model; never on test images. Defaults: the settings of the "
+        "study's PRIME-during-transfer experiments (colour + random filter, width 3, depth 1); "
+        "each --prime-* flag overrides one (see docs/prime.md)")
+    from robust_transfer.augment.params import add_prime_arguments
+
+    add_prime_arguments(prime)
+    prime.add_argument("--prime-seed", type=int, default=None,
+                       help="seed of the PRIME draws (re-seeded per epoch; default: --seed)")
     return parser
 
 
@@ -159,6 +170,7 @@ def config_from_args(args: argparse.Namespace):
         raise NotImplementedError(
             "--pytorch-pretrained needs a download, which is not possible here: pass the "
             "torchvision checkpoint file (e.g. resnet50-0676ba61.pth) with --model-path")
+    from robust_transfer.augment.params import prime_params_from_args
     from robust_transfer.classification import TransferConfig
 
     return TransferConfig(
@@ -176,7 +188,8 @@ def config_from_args(args: argparse.Namespace):
         severities=sorted({s for group in args.severities or [[1, 2, 3, 4, 5]] for s in group}),
         cifar_c_dir=args.cifar_c_dir, corruption_backend=args.corruption_backend,
         corruption_seed=args.corruption_seed, eval_checkpoint=args.eval_checkpoint,
-        eval_subset=args.eval_subset, eval_batch_size=args.eval_batch_size, results=args.results)
+        eval_subset=args.eval_subset, eval_batch_size=args.eval_batch_size, results=args.results,
+        prime=args.prime, prime_params=prime_params_from_args(args), prime_seed=args.prime_seed)
 
 
 def main(argv: list[str] | None = None) -> int:

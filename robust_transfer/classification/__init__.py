@@ -7,7 +7,8 @@ Front door: :func:`run_transfer` with a :class:`TransferConfig` (what
 * :mod:`.models` -- architectures, normalisation inside the model, head replacement;
 * :mod:`.freeze` -- ``--freeze-level`` semantics and BatchNorm behaviour;
 * :mod:`.data` -- transforms, data sets (optionally corrupted on the fly), seeded loaders;
-* :mod:`.training` -- the fine-tuning loop, logs, checkpoints, resume;
+* :mod:`.training` -- the fine-tuning loop, logs, checkpoints, resume; PRIME augmentation of the
+  training batches (``TransferConfig(prime=True)``, ``--prime``; see ``docs/prime.md``);
 * :mod:`.evaluation` -- clean and corrupted accuracy into the shared results schema.
 """
 from .config import PAPER_RECIPE, TransferConfig

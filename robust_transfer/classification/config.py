@@ -58,11 +58,24 @@ class TransferConfig:
     eval_subset: int | None = None
     eval_batch_size: int | None = None
     results: str | None = None
+    prime: bool = False
+    #: PRIME parameters given with --prime-<name> flags (and ``preset``); the rest are defaults
+    prime_params: dict = field(default_factory=dict)
+    prime_seed: int | None = None
 
     @property
     def exp_dir(self) -> Path:
         """``<out_dir>/<exp_name>``: checkpoints, logs and results of this run."""
         return Path(self.out_dir) / self.exp_name
+
+    @property
+    def prime_settings(self) -> dict | None:
+        """The complete PRIME settings of training (None without ``prime``)."""
+        if not self.prime:
+            return None
+        from ..augment.params import validate_params
+
+        return validate_params(self.prime_params)
 
     @property
     def transfer_mode(self) -> str:
@@ -100,6 +113,12 @@ class TransferConfig:
             raise ValueError(f"--severities must be in 1..5 (the clean cell is always evaluated), got {bad}")
         if self.eval_subset is not None and self.eval_subset < 1:
             raise ValueError(f"--eval-subset must be >= 1, got {self.eval_subset}")
+        if self.prime:
+            from ..augment.params import validate_params
+
+            validate_params(self.prime_params)  # ValueError naming the bad PRIME setting
+        elif self.prime_params:
+            raise ValueError("PRIME parameters are given but PRIME is off: add --prime")
         if self.cifar_c_dir and not self.eval_corruptions:
             raise ValueError("--cifar10c-dir is given but --eval-corruptions is not: name the "
                              "corruptions to evaluate (e.g. --eval-corruptions benchmark)")
@@ -107,4 +126,5 @@ class TransferConfig:
 
     def to_dict(self) -> dict:
         """Plain values only (stored in checkpoints loaded with weights_only=True)."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        return {k: (list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, dict) else v)
+                for k, v in dataclasses.asdict(self).items()}

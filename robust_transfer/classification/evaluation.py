@@ -60,7 +60,12 @@ def _recipe(config: TransferConfig) -> str:
     keys = ("arch", "dataset", "freeze_level", "freeze_bn_stats", "additional_hidden", "epochs",
             "lr", "step_lr", "step_lr_gamma", "batch_size", "weight_decay", "momentum", "subset",
             "normalization", "input_size", "seed")
-    return "robust-models-transfer " + " ".join(f"{k}={getattr(config, k)}" for k in keys)
+    recipe = "robust-models-transfer " + " ".join(f"{k}={getattr(config, k)}" for k in keys)
+    if config.prime:  # (absent without PRIME: identities of earlier results files are unchanged)
+        import json
+
+        recipe += " prime=" + json.dumps(config.prime_settings, sort_keys=True, separators=(",", ":"))
+    return recipe
 
 
 def evaluate_robustness(config: TransferConfig, checkpoint_path: str | Path, test: ImageArrays,

@@ -16,6 +16,11 @@ Resuming (``resume=True``) reloads ``checkpoint.pt.latest`` and continues at the
 Every epoch re-seeds torch's generator and the loader's from ``(seed, epoch)``, so the data
 order and augmentations of an epoch do not depend on whether the run was interrupted: a
 resumed run ends with the same weights as an uninterrupted one (on the same device).
+
+PRIME (``config.prime``): applied to each training batch on the training device, after the
+data loader and before the model (whose first step is the normalisation), so it sees images
+in [0, 1]; never to test batches. Its generator is re-seeded every epoch from
+``(prime_seed or seed, epoch)``, so resuming stays exact.
 """
 from __future__ import annotations
 
@@ -43,7 +48,8 @@ LOG_COLUMNS = ("epoch", "lr", "train_loss", "train_top1", "test_loss", "test_top
 #: Settings a resumed run must share with the checkpoint it continues.
 _RESUME_FIELDS = ("arch", "dataset", "freeze_level", "additional_hidden", "normalization",
                   "subset", "seed", "lr", "step_lr", "step_lr_gamma", "batch_size",
-                  "weight_decay", "momentum", "input_size", "freeze_bn_stats")
+                  "weight_decay", "momentum", "input_size", "freeze_bn_stats", "prime",
+                  "prime_params", "prime_seed")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -124,6 +130,23 @@ def accuracy_and_loss(model: nn.Module, loader, device: torch.device, *, desc: s
     return 100.0 * correct / total, loss_sum / total
 
 
+def build_train_augment(config: TransferConfig):
+    """The PRIME module of a run (None without ``config.prime``)."""
+    if not config.prime:
+        return None
+    from ..augment import PRIME
+
+    return PRIME.from_config(config.prime_params)
+
+
+def prime_epoch_seed(config: TransferConfig, epoch: int) -> int:
+    """The seed of PRIME's generator in epoch ``epoch`` (0-based)."""
+    from ..augment.params import stable_seed
+
+    seed = config.seed if config.prime_seed is None else config.prime_seed
+    return stable_seed("classification-prime", int(seed), int(epoch))
+
+
 def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_norms: list[nn.Module],
         train_set, test_set, device: torch.device, *, extra: dict | None = None) -> dict:
     """Train ``model`` (its ``model.``-prefixed ``trainable`` parameters) for ``config.epochs``,
@@ -162,10 +185,15 @@ def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_n
     test_loader = make_loader(test_set, batch_size=config.eval_batch_size or config.batch_size,
                               shuffle=False, workers=config.workers, device=str(device))
     criterion = nn.CrossEntropyLoss()
+    augment = build_train_augment(config)
+    if augment is not None:
+        print(f"[transfer] PRIME on training batches: {augment.extra_repr()}", file=sys.stderr)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         torch.manual_seed(epoch_seed(config.seed, epoch))
         generator.manual_seed(epoch_seed(config.seed, epoch))
+        if augment is not None:
+            augment.manual_seed(prime_epoch_seed(config, epoch))
         set_train_mode(model, frozen_norms)
         lr = optimizer.param_groups[0]["lr"]
         loss_sum, correct, seen = 0.0, 0, 0
@@ -173,6 +201,8 @@ def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_n
                    disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
         for images, labels in bar:
             images, labels = images.to(device, non_blocking=True), labels.to(device)
+            if augment is not None:
+                images = augment(images)  # in [0, 1]; the model normalises
             logits = model(images)
             loss = criterion(logits, labels)
             optimizer.zero_grad(set_to_none=True)
