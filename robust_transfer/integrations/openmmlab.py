@@ -418,8 +418,10 @@ def output_paths(args: argparse.Namespace, work_dir: str, model: str) -> tuple[P
     return (Path(work_dir).resolve() / f"robustness_{model}{shard}.json"), None
 
 
-def load_config(args: argparse.Namespace, adapter: TaskAdapter):
-    """The config with ``--cfg-options``, work_dir, launcher, checkpoint and task tweaks."""
+def load_framework_config(args: argparse.Namespace, adapter: TaskAdapter):
+    """``args.config`` with our plugin imported, ``--cfg-options`` merged, the launcher set and
+    an absolute work_dir (``--work-dir``, the config's, or ``work_dirs/<config stem>``), as
+    mmdet's and mmseg's own tools do it. Shared by the train, test and robustness tools."""
     from mmengine.config import Config
 
     if adapter.plugin_module:
@@ -433,6 +435,12 @@ def load_config(args: argparse.Namespace, adapter: TaskAdapter):
     elif cfg.get("work_dir") is None:
         cfg.work_dir = os.path.join("work_dirs", Path(args.config).stem)
     cfg.work_dir = str(Path(cfg.work_dir).resolve())
+    return cfg
+
+
+def load_config(args: argparse.Namespace, adapter: TaskAdapter):
+    """The config with ``--cfg-options``, work_dir, launcher, checkpoint and task tweaks."""
+    cfg = load_framework_config(args, adapter)
     if args.seed is not None:
         cfg.randomness = dict(seed=args.seed)
     drop_pretrained_weights(cfg)

@@ -9,12 +9,11 @@ machine without CUDA, ``--launcher pytorch`` runs on gloo
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 from pathlib import Path
 from typing import Sequence
 
-from .openmmlab import TaskAdapter, prepare_cpu_distributed
+from .openmmlab import TaskAdapter, load_framework_config, prepare_cpu_distributed
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -50,22 +49,10 @@ def build_test_parser(task: str) -> argparse.ArgumentParser:
     return p
 
 
-def _load(args: argparse.Namespace, adapter: TaskAdapter, config_stem: str):
-    from mmengine.config import Config
-
+def _load(args: argparse.Namespace, adapter: TaskAdapter):
     if "LOCAL_RANK" not in os.environ:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
-    if adapter.plugin_module:
-        importlib.import_module(adapter.plugin_module)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get("work_dir") is None:
-        cfg.work_dir = os.path.join("work_dirs", config_stem)
-    cfg.work_dir = str(Path(cfg.work_dir).resolve())
+    cfg = load_framework_config(args, adapter)
     prepare_cpu_distributed(cfg, args.launcher)
     return cfg
 
@@ -84,7 +71,7 @@ def train_main(argv: Sequence[str] | None, adapter: TaskAdapter):
     """``tools/train.py``: returns the trained model's runner."""
     parser = build_train_parser(adapter.task)
     args = parser.parse_args(argv)
-    cfg = _load(args, adapter, Path(args.config).stem)
+    cfg = _load(args, adapter)
     if args.amp:
         wrapper = cfg.optim_wrapper.get("type", "OptimWrapper")
         if wrapper == "OptimWrapper":
@@ -109,7 +96,7 @@ def test_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     """``tools/test.py``: returns the metrics."""
     parser = build_test_parser(adapter.task)
     args = parser.parse_args(argv)
-    cfg = _load(args, adapter, Path(args.config).stem)
+    cfg = _load(args, adapter)
     from .openmmlab import drop_pretrained_weights
 
     drop_pretrained_weights(cfg)
