@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Evaluate an mmdet model under ImageNet-C corruptions (corruption x severity grid).
 
-Same flags as mmdet's tools/analysis_tools/test_robustness.py, plus --backend, --resume and
---shard i/n. The model is built and the checkpoint loaded once; per cell only the test
-pipeline changes (Corrupt inserted after the image-loading step). Writes our results JSON and,
+Same flags as mmdet's tools/analysis_tools/test_robustness.py, plus --backend, --corrupt-on,
+--resume and --shard i/n. The model is built and the checkpoint loaded once; per cell only the
+test pipeline changes (Corrupt inserted after the image-loading step), or with --corrupt-on batch
+only the corruption of the model's batch preprocessor. Writes our results JSON and,
 with --out X.pkl, the pickle mmdet's robustness_eval.py reads; prints P / mPC / rPC.
 
     python mmdetection/tools/test_robustness.py CONFIG CHECKPOINT --out out/r.pkl \

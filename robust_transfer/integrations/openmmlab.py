@@ -10,6 +10,10 @@ is common:
   checkpoint once (mmengine's ``load_or_resume`` runs once per runner), builds the test dataset
   once, and per grid cell only swaps that dataset's pipeline and builds a new test dataloader
   around it before running the test loop;
+* ``--corrupt-on batch`` (:func:`enable_batch_corruption`) instead corrupts whole batches on
+  the model's device in a data preprocessor (``corrupt_preprocessor.py``), at the images'
+  native resolution like the pipeline transform; per cell only its (corruption, severity)
+  changes, the dataloader stays;
 * :func:`build_robustness_parser` has mmdet's ``test_robustness.py`` flags plus ``--backend``,
   ``--resume`` and ``--shard i/n``; :func:`robustness_main` wires everything: the grid runner
   (atomic per-cell writes, resume, progress with images/s and ETA), our results JSON, the pickle
@@ -157,6 +161,111 @@ def swap_dataset_pipeline(dataset: Any, dataset_cfg: Mapping, corrupt_cfg: Mappi
     return swapped
 
 
+# ----------------------------------------------------------------------------- batch mode
+# --corrupt-on batch: the corruption runs in a data preprocessor on the model's device
+# (robust_transfer/integrations/corrupt_preprocessor.py), on the native images.
+
+CORRUPT_ON = ("pipeline", "batch")
+BATCH_BACKEND = "torch-batch"  # the results' backend field in batch mode (part of their identity)
+PREPROCESSOR_MODULE = "robust_transfer.integrations.corrupt_preprocessor"
+
+
+def _is_annotation_loading_step(step: Mapping) -> bool:
+    name = step_type_name(step)
+    return name.startswith("Load") and name.endswith("Annotations")
+
+
+def batch_mode_pipeline(pipeline: Sequence[Mapping]) -> tuple[list, dict]:
+    """The test pipeline of batch mode and the arguments of its resize.
+
+    ``StashNativeImage`` goes right after the image-loading step and ``RestoreNativeImage`` right
+    before the packing step, so the packed input is the native image while ``img_shape`` and
+    ``scale_factor`` are the resize's. Between loading and packing only one ``Resize`` and
+    annotation loading are allowed (anything else would be lost or would change the image: a
+    ``ValueError`` names it and points at ``--corrupt-on pipeline``). Returns ``(steps,
+    dict(interpolation=..., backend=...))`` (mmcv's defaults when there is no resize).
+    """
+    steps = [copy.deepcopy(dict(step)) if isinstance(step, Mapping) else step for step in pipeline]
+    names = [step_type_name(s) for s in steps]
+    if CORRUPT_TYPE in names:
+        raise ValueError(f"the test pipeline already has a Corrupt step (index {names.index(CORRUPT_TYPE)}); "
+                         "remove it from the config: the robustness runner adds its own corruption")
+    load = find_image_loading_step(steps)
+    packs = [i for i, name in enumerate(names) if name.startswith("Pack")]
+    if not packs or packs[-1] < load:
+        raise ValueError(f"--corrupt-on batch: no Pack*Inputs step after the image loading in the "
+                         f"test pipeline {names}")
+    pack = packs[-1]
+    resize: dict = {}
+    for index in range(load + 1, pack):
+        step, name = steps[index], names[index]
+        if _is_annotation_loading_step(step):
+            continue
+        if name == "Resize" and not resize:
+            resize = {"interpolation": step.get("interpolation", "bilinear"),
+                      "backend": step.get("backend", "cv2")}
+            continue
+        raise ValueError(f"--corrupt-on batch supports test pipelines that only load, resize (one "
+                         f"Resize) and pack, but this one has {name} at index {index} ({names}); "
+                         "use --corrupt-on pipeline")
+    if pack != len(steps) - 1:
+        raise ValueError(f"--corrupt-on batch: steps after {names[pack]} in the test pipeline {names}")
+    steps.insert(pack, {"type": "RestoreNativeImage"})
+    steps.insert(load + 1, {"type": "StashNativeImage"})
+    return steps, resize or {"interpolation": "bilinear", "backend": "cv2"}
+
+
+def _set_dataset_pipelines(dataset_cfg: Any, fn: Callable[[list], list]) -> int:
+    """Replace every pipeline of a dataset config (through ``dataset=``/``datasets=`` wrappers)
+    by ``fn(pipeline)``; returns how many."""
+    if "pipeline" in dataset_cfg:
+        dataset_cfg["pipeline"] = fn(dataset_cfg["pipeline"])
+        return 1
+    if "datasets" in dataset_cfg:
+        return sum(_set_dataset_pipelines(d, fn) for d in dataset_cfg["datasets"])
+    if "dataset" in dataset_cfg:
+        return _set_dataset_pipelines(dataset_cfg["dataset"], fn)
+    return 0
+
+
+def enable_batch_corruption(cfg: Any, seed: int = 0) -> None:
+    """Set a config up for batch mode (in place): the test pipeline(s) of
+    :func:`batch_mode_pipeline` and the model's data preprocessor wrapped in
+    ``CorruptDataPreprocessor`` (native inputs, the pipeline's resize, no corruption until
+    :meth:`RobustnessEvaluator.evaluate` sets one). Training settings are not touched."""
+    importlib.import_module(PREPROCESSOR_MODULE)
+    resizes: list[dict] = []
+
+    def rewrite(pipeline: list) -> list:
+        steps, resize = batch_mode_pipeline(pipeline)
+        resizes.append(resize)
+        return steps
+
+    if not _set_dataset_pipelines(cfg.test_dataloader.dataset, rewrite):
+        raise ValueError("the test dataset config has no 'pipeline' (nor a wrapped dataset with one)")
+    if any(r != resizes[0] for r in resizes):
+        raise ValueError(f"--corrupt-on batch: the test pipelines resize differently ({resizes})")
+    model = cfg.get("model")
+    inner = model.get("data_preprocessor") if model is not None else None
+    if not isinstance(inner, Mapping) or "type" not in inner:
+        raise ValueError("--corrupt-on batch wraps the model's data_preprocessor, but the config "
+                         "has none (model.data_preprocessor = dict(type=...))")
+    model["data_preprocessor"] = dict(type="CorruptDataPreprocessor", preprocessor=inner,
+                                      seed=int(seed), native_inputs=True, resize=resizes[0])
+
+
+def find_corrupt_preprocessor(model: Any):
+    """The ``CorruptDataPreprocessor`` of a built (possibly DDP-wrapped) model."""
+    from .corrupt_preprocessor import CorruptDataPreprocessor
+
+    module = getattr(model, "module", model)
+    pre = getattr(module, "data_preprocessor", None)
+    if not isinstance(pre, CorruptDataPreprocessor):
+        raise RuntimeError(f"--corrupt-on batch: the model's data preprocessor is "
+                           f"{type(pre).__name__}, not CorruptDataPreprocessor")
+    return pre
+
+
 # ----------------------------------------------------------------------------- task adapter
 
 
@@ -292,18 +401,25 @@ class RobustnessEvaluator:
     The checkpoint is loaded once, by the first cell's ``runner.test()`` (after the
     ``before_run`` hooks, as mmengine orders it; ``load_or_resume`` is a no-op from then on,
     and the tests check that the log holds one load). The test dataset is built once
-    (annotations parsed once); each cell gives it a new pipeline and a new dataloader (no
-    persistent workers: each loader is used once).
+    (annotations parsed once). ``corrupt_on='pipeline'``: each cell gives it a new pipeline and a
+    new dataloader (no persistent workers: each loader is used once). ``corrupt_on='batch'``
+    (a config prepared by :func:`enable_batch_corruption`): the dataloader of the config is kept
+    for every cell, and each cell only sets the (corruption, severity) of the model's
+    ``CorruptDataPreprocessor`` (None for the clean cell).
     """
 
     def __init__(self, cfg: Any, adapter: TaskAdapter, *, seed: int = 0, backend: str = "numpy",
-                 show_dir: str | None = None, headlines: Sequence[str] | None = None):
+                 show_dir: str | None = None, headlines: Sequence[str] | None = None,
+                 corrupt_on: str = "pipeline"):
         from mmengine.runner import Runner
 
+        if corrupt_on not in CORRUPT_ON:
+            raise ValueError(f"corrupt_on must be one of {', '.join(CORRUPT_ON)}, got {corrupt_on!r}")
         self.cfg = cfg
         self.adapter = adapter
         self.seed = int(seed)
         self.backend = backend
+        self.corrupt_on = corrupt_on
         self.show_dir = show_dir
         self.headlines = list(headlines) if headlines is not None else adapter.headlines(cfg)
         if "runner_type" in cfg:
@@ -316,6 +432,7 @@ class RobustnessEvaluator:
         self._loader_cfg = copy.deepcopy(cfg.test_dataloader)
         self._loader_cfg["persistent_workers"] = False
         self.dataset = self.runner.test_loop.dataloader.dataset  # built once, here
+        self.preprocessor = find_corrupt_preprocessor(self.runner.model) if corrupt_on == "batch" else None
         self.evaluated: list[Cell] = []
 
     @property
@@ -331,12 +448,16 @@ class RobustnessEvaluator:
         return len(self.dataset)
 
     def evaluate(self, cell: Cell) -> dict[str, float]:
-        """Test the model with ``cell``'s corruption in the pipeline; our metrics dict."""
-        swap_dataset_pipeline(self.dataset, self._dataset_cfg,
-                              corrupt_transform_cfg(cell, self.seed, self.backend))
-        loader_cfg = copy.copy(self._loader_cfg)
-        loader_cfg["dataset"] = self.dataset
-        self.runner.test_loop.dataloader = self.runner.build_dataloader(loader_cfg, seed=self.runner.seed)
+        """Test the model with ``cell``'s corruption (in the pipeline, or in the batch
+        preprocessor); our metrics dict."""
+        if self.preprocessor is not None:
+            self.preprocessor.set_corruption(None if cell.is_clean else cell.corruption, cell.severity)
+        else:
+            swap_dataset_pipeline(self.dataset, self._dataset_cfg,
+                                  corrupt_transform_cfg(cell, self.seed, self.backend))
+            loader_cfg = copy.copy(self._loader_cfg)
+            loader_cfg["dataset"] = self.dataset
+            self.runner.test_loop.dataloader = self.runner.build_dataloader(loader_cfg, seed=self.runner.seed)
         if self.show_dir and self.adapter.set_show_dir is not None:
             self.adapter.set_show_dir(self.runner, os.path.join(self.show_dir, _cell_dirname(cell)))
         raw = self.runner.test()
@@ -370,8 +491,20 @@ def build_robustness_parser(task: str, description: str | None = None) -> argpar
     p.add_argument("--work-dir", help="folder for logs and (without --out) the results JSON")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the corruptions' random streams (default 0) and of the runner")
-    p.add_argument("--backend", choices=["numpy", "torch"], default="numpy",
-                   help="corruption backend (default numpy, the reference)")
+    p.add_argument("--backend", choices=["numpy", "torch"], default=None,
+                   help="corruption backend: numpy (the reference; default with --corrupt-on "
+                   "pipeline) or torch (the only one with --corrupt-on batch)")
+    p.add_argument("--corrupt-on", choices=list(CORRUPT_ON), default="pipeline",
+                   help="where images are corrupted. pipeline (default): a Corrupt transform in the "
+                   "data pipeline, per image, right after loading. batch: the whole collated batch "
+                   "on the model's device (torch backend), in a data preprocessor before "
+                   "normalisation; the loader delivers the native images and each is resized "
+                   "after the corruption exactly as the pipeline's Resize would, so the "
+                   "corruption still hits the image at its stored resolution (same images as "
+                   "pipeline mode with --backend torch, byte for byte on the CPU). Test "
+                   "pipelines may only load, Resize and pack. Its results are recorded with "
+                   f"backend '{BATCH_BACKEND}' and never resumed into or merged with "
+                   "pipeline-mode results")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in the results file: evaluate only missing cells")
     p.add_argument("--shard", default=None, metavar="I/N",
@@ -438,8 +571,23 @@ def load_framework_config(args: argparse.Namespace, adapter: TaskAdapter):
     return cfg
 
 
+def resolve_backend(args: argparse.Namespace) -> str:
+    """``--backend`` after ``--corrupt-on``: numpy unless given with pipeline, torch with batch
+    (numpy there is a ``ValueError``). Sets ``args.backend``."""
+    corrupt_on = getattr(args, "corrupt_on", "pipeline")
+    if corrupt_on == "batch":
+        if args.backend not in (None, "torch"):
+            raise ValueError(f"--corrupt-on batch corrupts with the torch backend (corrupt_batch on "
+                             f"the device); --backend {args.backend} is only for --corrupt-on pipeline")
+        args.backend = "torch"
+    elif args.backend is None:
+        args.backend = "numpy"
+    return args.backend
+
+
 def load_config(args: argparse.Namespace, adapter: TaskAdapter):
-    """The config with ``--cfg-options``, work_dir, launcher, checkpoint and task tweaks."""
+    """The config with ``--cfg-options``, work_dir, launcher, checkpoint and task tweaks (and,
+    with ``--corrupt-on batch``, the batch-mode pipeline and preprocessor)."""
     cfg = load_framework_config(args, adapter)
     if args.seed is not None:
         cfg.randomness = dict(seed=args.seed)
@@ -452,6 +600,8 @@ def load_config(args: argparse.Namespace, adapter: TaskAdapter):
         if adapter.configure_show is None:
             raise ValueError(f"--show-dir is not supported for the {adapter.task} task")
         adapter.configure_show(cfg, str(Path(args.show_dir).resolve()))
+    if getattr(args, "corrupt_on", "pipeline") == "batch":
+        enable_batch_corruption(cfg, seed=0 if args.seed is None else args.seed)
     return cfg
 
 
@@ -459,7 +609,8 @@ def make_results(args: argparse.Namespace, cfg: Any, adapter: TaskAdapter, headl
     """A results document (no cells) describing this evaluation."""
     transfer = cfg.get("transfer") or {}
     extra = {"corruptions": list(args.corruptions), "severities": list(args.severities),
-             "framework_config": str(Path(args.config).resolve())}
+             "framework_config": str(Path(args.config).resolve()),
+             "corrupt_on": getattr(args, "corrupt_on", "pipeline")}
     if args.shard:
         extra["shard"] = args.shard
     return new_results(
@@ -468,7 +619,8 @@ def make_results(args: argparse.Namespace, cfg: Any, adapter: TaskAdapter, headl
         config=Path(args.config).name, checkpoint=str(Path(args.checkpoint).resolve()),
         checkpoint_sha256=file_sha256(args.checkpoint),
         dataset=(adapter.describe_dataset or default_describe_dataset)(cfg),
-        seed=0 if args.seed is None else args.seed, backend=args.backend,
+        seed=0 if args.seed is None else args.seed,
+        backend=BATCH_BACKEND if getattr(args, "corrupt_on", "pipeline") == "batch" else args.backend,
         metric_scale=adapter.metric_scale, extra=extra)
 
 
@@ -531,13 +683,14 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
         os.environ["LOCAL_RANK"] = str(args.local_rank)
     try:
         cells = cells_from_args(args)
+        resolve_backend(args)
         cfg = load_config(args, adapter)
         headlines = adapter.headlines(cfg)
         json_path, pkl_path = output_paths(args, cfg.work_dir, Path(args.config).stem)
         if not Path(args.checkpoint).is_file():
             raise ValueError(f"checkpoint {args.checkpoint!r} is not a file")
-        if any(not cell.is_clean for cell in cells):
-            check_test_pipeline(cfg)
+        if args.corrupt_on == "pipeline" and any(not cell.is_clean for cell in cells):
+            check_test_pipeline(cfg)  # (batch mode: checked by enable_batch_corruption)
         results = make_results(args, cfg, adapter, headlines)
         results = prepare_results(results, json_path, args.resume)
     except (ValueError, ResultsError) as error:
@@ -554,7 +707,7 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
         prepare_cpu_distributed(cfg, args.launcher)
         evaluator = RobustnessEvaluator(cfg, adapter, seed=results["seed"], backend=args.backend,
                                         show_dir=str(Path(args.show_dir).resolve()) if args.show_dir else None,
-                                        headlines=headlines)
+                                        headlines=headlines, corrupt_on=args.corrupt_on)
         is_writer = evaluator.rank == 0
         barrier = None
         if evaluator.world_size > 1:
