@@ -1,9 +1,18 @@
-"""The embedded default run: every corruption on scikit-image's real photographs.
+"""The embedded default run, ``robust-transfer demo``: the whole study in miniature.
 
-It exercises the same grid runner, results schema and report as the task evaluations, with an
-image-quality "task": the structural similarity (SSIM) between each corrupted photograph and its
-clean version (1.0 on the clean cell), so P / mPC / rPC read as "how much of the image
-structure survives the corruption".
+:func:`run_demo` runs the benchmark suite ``configs/demo.yaml`` through the reproduction runner
+(:mod:`robust_transfer.reproduce`) -- the same plan, tools and report as the paper's tables, on
+synthetic data sets for the three tasks and two small stand-in ImageNet backbones (one
+pre-trained plainly, one with noise augmentation), each transferred fixed-feature and
+full-network to detection, segmentation and classification and evaluated on the 15 benchmark
+corruptions x 5 severities. It prints one paper-shaped table per transfer mode and the
+pre-training robustness next to the downstream rPC, and leaves the Markdown / LaTeX / CSV
+tables and PNG plots in ``<out>/report``. ``RT_DEMO_SCALE=ci`` evaluates fewer images (CI).
+
+:func:`run_photo_demo` (``robust-transfer demo --photos``) is the corruption library on its
+own: every corruption on scikit-image's real photographs, scored by the structural similarity
+(SSIM) between each corrupted photograph and its clean version, through the same grid runner,
+results schema and report as the task evaluations.
 """
 from __future__ import annotations
 
@@ -46,7 +55,7 @@ def image_similarity(clean: np.ndarray, corrupted: np.ndarray) -> dict[str, floa
     return metrics
 
 
-def run_demo(out_dir: str | Path = "outputs/demo", *, corruptions="all",
+def run_photo_demo(out_dir: str | Path = "outputs/demo_photos", *, corruptions="all",
              severities=(0, 1, 2, 3, 4, 5), seed: int = 0, backend: str = "numpy",
              image_size: int = 224, resume: bool = True) -> dict:
     """Corrupt the demo photographs over the grid, then write results, a report and a preview.
@@ -86,3 +95,96 @@ def run_demo(out_dir: str | Path = "outputs/demo", *, corruptions="all",
     print(f"\nresults: {results_path.resolve()}\nreport:  {(out / 'report').resolve()}"
           f"\npreview: {preview.resolve()}\n({time.perf_counter() - start:.0f} s)")
     return {"results": results_path, "report": out / "report", "preview": preview}
+
+
+# ----------------------------------------------------------------------------- the study demo
+
+DEMO_SUITE = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+#: The headline metric of each task in the demo's terminal tables (all are in the report files).
+HEADLINES = {"detection": ("bbox_mAP", "box AP"), "segmentation": ("mIoU", "mIoU"),
+             "classification": ("top1", "top-1")}
+
+
+def run_demo(out_dir: str | Path = "outputs/demo", *, scale: str | None = None,
+             jobs: int | None = None, fresh: bool = False, suite: str | Path = DEMO_SUITE) -> int:
+    """Run the miniature study (``configs/demo.yaml``) into ``out_dir``; print its tables.
+
+    ``scale`` (or the environment variable ``RT_DEMO_SCALE``) picks the data set sizes of
+    :data:`robust_transfer.standins.DATA_SCALES` (``demo``; ``ci`` evaluates fewer images).
+    Rerunning skips everything already done; ``fresh`` starts over. Returns the exit status.
+    """
+    import os
+    import shutil
+
+    from .reproduce import Options, run_suite
+
+    out = Path(out_dir)
+    if fresh:
+        for sub in ("work", "report"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+    if scale:
+        os.environ["RT_DEMO_SCALE"] = scale
+    start = time.perf_counter()
+    options = Options(work_dir=str(out / "work"), report_dir=str(out / "report"))
+    code = run_suite(suite, options, jobs=jobs, stream_report=False)
+    print_demo_tables(out)
+    print(f"\nreport (Markdown, LaTeX, CSV, PNG plots): {(out / 'report').resolve()}"
+          f"\nresults: {(out / 'work' / 'results').resolve()}"
+          f"\n({time.perf_counter() - start:.0f} s{'' if code == 0 else '; some steps failed, see above'})")
+    return code
+
+
+def print_demo_tables(out: str | Path) -> None:
+    """One paper-shaped table per transfer mode (rows: backbones; per task P / mPC / rPC of its
+    headline metric), then the pre-training robustness of each backbone next to its downstream
+    rPC and the rank correlations the report computed."""
+    import json
+
+    from .report import summarize_results, terminal_table
+    from .results import load_results
+
+    out = Path(out)
+    files = sorted((out / "work" / "results").glob("*/*.json"))
+    models = [summarize_results(load_results(f)) for f in files if ".shard" not in f.name]
+    if not models:
+        print("no results yet")
+        return
+    tasks = [t for t in HEADLINES if any(m.task == t for m in models)]
+    robustness = {}
+    table_file = out / "work" / "standins" / "robustness_demo.json"
+    if table_file.is_file():
+        robustness = json.loads(table_file.read_text()).get("values", {})
+    backbones = list(dict.fromkeys([b for b in robustness] + [m.results.get("backbone") for m in models]))
+    modes = list(dict.fromkeys(m.results.get("transfer_mode") for m in models))
+
+    def find(task, backbone, mode):
+        return next((m for m in models if m.task == task and m.results.get("backbone") == backbone
+                     and m.results.get("transfer_mode") == mode), None)
+
+    def cell(model, part):
+        if model is None:
+            return "–"
+        summary = model.summaries.get(HEADLINES[model.task][0])
+        value = None if summary is None else getattr(summary, part)
+        if value is None:
+            return "–"
+        scale = 1.0 if part == "rPC" else model.scale
+        return f"{100.0 * value / scale:.1f}" + ("*" if part == "mPC" and not summary.complete else "")
+
+    print("\nP = clean, mPC = mean over the 15 corruptions x 5 severities, rPC = mPC / P (%). "
+          "detection: synthetic COCO (box AP); segmentation: synthetic ADE20K (mIoU); "
+          "classification: synthetic CIFAR-10 (top-1).")
+    for mode in modes:
+        header = ["backbone"] + [f"{HEADLINES[t][1]} {p}" for t in tasks for p in ("P", "mPC", "rPC")]
+        rows = [[backbone] + [cell(find(task, backbone, mode), p) for task in tasks
+                             for p in ("P", "mPC", "rPC")] for backbone in backbones]
+        print("\n" + terminal_table(header, rows, f" {mode} transfer "))
+    if robustness:
+        header = ["transfer", "backbone", "pre-training rPC"] + [f"{t} rPC" for t in tasks]
+        rows = [[mode, backbone, f"{robustness[backbone]:.1f}" if backbone in robustness else "–"]
+                + [cell(find(task, backbone, mode), "rPC") for task in tasks]
+                for mode in modes for backbone in backbones]
+        print("\n" + terminal_table(header, rows, " does pre-training robustness transfer? "))
+        correlation = Path(out) / "report" / "transfer_correlation.md"
+        if correlation.is_file():
+            print(f"(rank correlations per task, metric and mode: {correlation.resolve()})")

@@ -360,7 +360,7 @@ class PRIME(nn.Module):
         self.generator = make_generator(seed, generator)
         self._ops: list[str] = [name for name in ("color", "filter", "diffeo") if self.params[name]]
 
-    def _apply(self, name: str, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def _apply_primitive(self, name: str, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         p = self.params
         if name == "color":
             return random_smooth_color(x, gen, cut=p["color_cut"], temperature=p["color_temperature"],
@@ -446,12 +446,12 @@ class PRIME(nn.Module):
                 for index, name in enumerate(self._ops):
                     selected = torch.nonzero(alive & (choices[chain, step] == index)).flatten()
                     if selected.numel() == n:
-                        y = self._apply(name, y, gen)
+                        y = self._apply_primitive(name, y, gen)
                     elif selected.numel():
                         picked = selected.to(x.device)
                         if y is x:
                             y = x.clone()
-                        y.index_copy_(0, picked, self._apply(name, y.index_select(0, picked), gen))
+                        y.index_copy_(0, picked, self._apply_primitive(name, y.index_select(0, picked), gen))
             weight = weights[:, chain].view(n, 1, 1, 1)
             mixed = y * weight if mixed is None else mixed.addcmul_(y, weight)
         # clean_weight * x + (1 - clean_weight) * mixed

@@ -10,3 +10,7 @@ optim_wrapper = dict(
     paramwise_cfg=dict(
         custom_keys={'backbone': dict(lr_mult=0.0, decay_mult=0.0)}))
 transfer = dict(mode='fixed-feature')
+# mmseg's 80k schedule decays to eta_min=1e-4, and PolyLR applies that floor to every parameter
+# group: it would lift the frozen backbone's lr from 0 to up to 1e-4. Decay to 0 instead (the
+# heads' schedule differs from the paper's only in its last 1e-4 of learning rate).
+param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=80000, by_epoch=False)]

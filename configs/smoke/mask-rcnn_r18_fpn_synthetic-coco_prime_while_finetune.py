@@ -1,0 +1,20 @@
+# Smoke / demo detection model, full-network transfer with PRIME on the training images: the
+# paper's *_prime_while_finetune_* change (mmdetection/configs/prime/) on the smoke model, with
+# the same PRIME settings (mmdetection/configs/prime/_base_/prime_transfer.py).
+_base_ = [
+    './mask-rcnn_r18_fpn_synthetic-coco.py',
+    '../../mmdetection/configs/prime/_base_/prime_transfer.py',
+]
+custom_imports = dict(
+    imports=['robust_transfer.integrations.mmdet',
+             'robust_transfer.integrations.prime_preprocessor'],
+    allow_failed_imports=False)
+
+model = dict(
+    data_preprocessor=dict(
+        _delete_=True,
+        type='PRIMEDataPreprocessor',
+        preprocessor={{_base_.model.data_preprocessor}},
+        prime={{_base_.prime}},
+        seed={{_base_.prime_seed}}))
+transfer = dict(augmentation='prime')

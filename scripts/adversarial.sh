@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Reproduce the L2-robust backbones (eps 0.1 / 1 / 3 / 5 and the regular ResNet-50), both transfer modes.
+# Convert the published backbones, train (or --checkpoint-dir), evaluate, report; see
+# configs/adversarial.yaml and docs/reproduce.md. Every flag goes to `robust-transfer reproduce`:
+#   bash scripts/adversarial.sh --dry-run                      # print every command
+#   bash scripts/adversarial.sh --smoke                        # the same pipeline on synthetic data, CPU
+#   bash scripts/adversarial.sh --gpus 8 --launcher pytorch    # or --launcher slurm --partition P
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >&2
+exec .venv/bin/python -m robust_transfer.cli reproduce configs/adversarial.yaml "$@"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Reproduce the CIFAR-10 table (robust-models-transfer recipe, both transfer modes).
+# Convert the published backbones, train (or --checkpoint-dir), evaluate, report; see
+# configs/cifar10.yaml and docs/reproduce.md. Every flag goes to `robust-transfer reproduce`:
+#   bash scripts/cifar10.sh --dry-run                      # print every command
+#   bash scripts/cifar10.sh --smoke                        # the same pipeline on synthetic data, CPU
+#   bash scripts/cifar10.sh --gpus 8 --launcher pytorch    # or --launcher slurm --partition P
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >&2
+exec .venv/bin/python -m robust_transfer.cli reproduce configs/cifar10.yaml "$@"

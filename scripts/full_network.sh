@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Reproduce the full-network transfer table: detection, segmentation, CIFAR-10.
+# Convert the published backbones, train (or --checkpoint-dir), evaluate, report; see
+# configs/full_network.yaml and docs/reproduce.md. Every flag goes to `robust-transfer reproduce`:
+#   bash scripts/full_network.sh --dry-run                      # print every command
+#   bash scripts/full_network.sh --smoke                        # the same pipeline on synthetic data, CPU
+#   bash scripts/full_network.sh --gpus 8 --launcher pytorch    # or --launcher slurm --partition P
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh >&2
+exec .venv/bin/python -m robust_transfer.cli reproduce configs/full_network.yaml "$@"
