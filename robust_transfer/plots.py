@@ -119,7 +119,7 @@ def write_plots(models: Sequence, out_dir: Path) -> list[Path]:
     pairs = []
     for model in models:
         for metric in model.summaries:
-            stem = _safe(f"{model.label}_{metric}")
+            stem = _safe(f"{model.task}_{model.label}_{metric}")
             written.append(severity_curves(model, metric, out_dir / f"severity_{stem}.png"))
             written.append(heat_map(model, metric, out_dir / f"heatmap_{stem}.png"))
             if (model.task, metric) not in pairs:

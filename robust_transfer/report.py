@@ -27,7 +27,12 @@ class ModelSummary:
 
     @property
     def label(self) -> str:
-        return self.results["model"]
+        """The model id, plus backbone and transfer mode where the id does not say them (several
+        backbones can share one config, as in the smoke and demo suites)."""
+        model = self.results["model"]
+        parts = [p for p in (self.results.get("backbone"), self.results.get("transfer_mode"))
+                 if p and p not in model]
+        return f"{model} ({', '.join(parts)})" if parts else model
 
     @property
     def task(self) -> str:

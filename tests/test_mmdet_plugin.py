@@ -333,3 +333,14 @@ def test_runner_refuses_a_test_pipeline_without_image_loading_before_building(pl
     with pytest.raises(SystemExit):
         robustness_main([str(config), str(tmp_path / "missing.pth")], plugin.DETECTION)
     assert "is not a file" in capsys.readouterr().err
+
+
+def test_a_cell_without_any_detection_scores_zero_ap():
+    from robust_transfer.integrations.mmdet import DETECTION
+    from robust_transfer.integrations.openmmlab import TaskAdapter
+
+    assert DETECTION.convert_metrics({}, ["bbox_mAP", "segm_mAP"]) == {"bbox_mAP": 0.0, "segm_mAP": 0.0}
+    with pytest.raises(ValueError, match="returned no"):
+        TaskAdapter(task="t", headline_metrics=["x"]).convert_metrics({}, ["x"])
+    with pytest.raises(ValueError, match="returned no"):  # a partial result is still an error
+        DETECTION.convert_metrics({"coco/bbox_mAP": 0.1}, ["bbox_mAP", "segm_mAP"])

@@ -76,3 +76,12 @@ def test_imagenet_robustness_correlation(tmp_path):
     assert {r["metric"] for r in rows} == {"bbox_mAP", "segm_mAP"}
     assert all(r["Spearman rho"] == "0.80" and r["backbones"] == "4" for r in rows)
     assert (out / "plots" / "scatter_detection_bbox_mAP_fixed-feature.png").stat().st_size > 5000
+
+
+def test_backbones_sharing_a_config_get_their_own_plots(tmp_path):
+    models = [detection_results("tiny_cfg", "plain", "full-network"),
+              detection_results("tiny_cfg", "noise_aug", "full-network")]
+    written = write_report(models, tmp_path)
+    heatmaps = sorted(p.name for p in written["plots"] if p.name.startswith("heatmap_"))
+    assert len(heatmaps) == len(set(heatmaps)) == 4
+    assert any("noise_aug" in name for name in heatmaps)

@@ -85,4 +85,5 @@ DETECTION = TaskAdapter(
     prepare_config=prepare_detection_config,
     configure_show=configure_detection_show,
     set_show_dir=set_detection_show_dir,
+    empty_result_value=0.0,  # nothing detected in a whole cell: AP 0, not an aborted grid
 )

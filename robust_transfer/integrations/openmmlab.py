@@ -295,6 +295,10 @@ class TaskAdapter:
             ``--show-dir`` is refused for this task.
         set_show_dir: point the built runner's visualisation at the folder of one cell.
         describe_dataset: the results ``dataset`` field from the config.
+        empty_result_value: the headline value of a cell whose evaluator returned nothing at all
+            (mmdet's CocoMetric returns ``{}`` when the model detected nothing in the whole
+            cell, which under a strong corruption is a real outcome: AP 0). None: an empty
+            result is an error.
     """
 
     task: str
@@ -309,6 +313,7 @@ class TaskAdapter:
     configure_show: Callable[[Any, str], None] | None = None
     set_show_dir: Callable[[Any, str], None] | None = None
     describe_dataset: Callable[[Any], str] | None = None
+    empty_result_value: float | None = None
 
     def headlines(self, cfg: Any = None) -> list[str]:
         metrics = self.headline_metrics(cfg) if callable(self.headline_metrics) else self.headline_metrics
@@ -317,6 +322,8 @@ class TaskAdapter:
     def convert_metrics(self, raw: Mapping[str, Any], headlines: Sequence[str]) -> dict[str, float]:
         """mmengine's metrics dict -> ours (plain floats); ``ValueError`` when a headline
         metric is missing, naming the keys that are there."""
+        if not raw and self.empty_result_value is not None:
+            return {name: float(self.empty_result_value) for name in headlines}
         out: dict[str, float] = {}
         for key, value in raw.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
