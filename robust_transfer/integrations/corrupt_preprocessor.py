@@ -49,11 +49,10 @@ Attributes the wrapper does not have are looked up on the inner preprocessor.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from mmengine.model import BaseDataPreprocessor
 
 try:  # mmcv is a dependency of the frameworks
     from mmcv.transforms import BaseTransform
@@ -62,6 +61,7 @@ except ImportError:  # pragma: no cover
 
 from ..corruptions import ALL, SEVERITIES
 from .transforms import image_key
+from .wrapping_preprocessor import WrappingDataPreprocessor
 
 CHANNEL_ORDERS = ("bgr", "rgb")
 NATIVE_KEY = "native_img"
@@ -123,7 +123,7 @@ def _rgb_order(channels: int, channel_order: str) -> list[int] | None:
     return None
 
 
-class CorruptDataPreprocessor(BaseDataPreprocessor):
+class CorruptDataPreprocessor(WrappingDataPreprocessor):
     """Wrap a data preprocessor; corrupt test batches on the device before it (module doc).
 
     Args:
@@ -143,8 +143,6 @@ class CorruptDataPreprocessor(BaseDataPreprocessor):
         rng_device: ``corrupt_batch``'s ``rng_device`` (``'cpu'``: the same draws on any device).
         non_blocking: as in mmengine's ``BaseDataPreprocessor``.
     """
-
-    _registry_name: str | None = None
 
     def __init__(self, preprocessor: Mapping | torch.nn.Module, corruption: str | None = None,
                  severity: int | None = None, seed: int = 0, channel_order: str = "bgr",
@@ -175,25 +173,6 @@ class CorruptDataPreprocessor(BaseDataPreprocessor):
                        "backend": resize.get("backend", "cv2")}
         self.rng_device = rng_device
         self.corruption = _check_corruption(corruption, severity)
-
-    @classmethod
-    def _registry(cls):
-        if cls._registry_name == "mmdet":
-            from mmdet.registry import MODELS
-        elif cls._registry_name == "mmseg":
-            from mmseg.registry import MODELS
-        else:
-            from mmengine.registry import MODELS
-        return MODELS
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("preprocessor")
-            if inner is None or name.startswith("__"):
-                raise
-            return getattr(inner, name)
 
     def set_corruption(self, corruption: str | None, severity: int | None = None) -> None:
         """What the next test batches get: ``('fog', 3)``; ``None`` for the clean images."""

@@ -42,13 +42,13 @@ Attributes the wrapper does not have are looked up on the inner preprocessor (``
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
-from mmengine.model import BaseDataPreprocessor
 
 from ..augment.params import stable_seed
 from ..augment.prime import PRIME
+from .wrapping_preprocessor import WrappingDataPreprocessor
 
 CHANNEL_ORDERS = ("auto", "bgr", "rgb")
 
@@ -72,7 +72,7 @@ def _rank() -> int:
         return 0
 
 
-class PRIMEDataPreprocessor(BaseDataPreprocessor):
+class PRIMEDataPreprocessor(WrappingDataPreprocessor):
     """Wrap a data preprocessor; apply PRIME to training batches before it (see the module doc).
 
     Args:
@@ -87,8 +87,6 @@ class PRIMEDataPreprocessor(BaseDataPreprocessor):
     """
 
     #: registry the inner preprocessor is built from (set by the registered subclasses)
-    _registry_name: str | None = None
-
     def __init__(self, preprocessor: Mapping | torch.nn.Module, prime: Mapping | None = None,
                  seed: int = 0, input_scale: float = 255.0, channel_order: str = "auto",
                  non_blocking: bool = False):
@@ -116,25 +114,6 @@ class PRIMEDataPreprocessor(BaseDataPreprocessor):
         self._calls = 0
         self._last_iter: int | None = None
         self._calls_at_iter = 0
-
-    @classmethod
-    def _registry(cls):
-        if cls._registry_name == "mmdet":
-            from mmdet.registry import MODELS
-        elif cls._registry_name == "mmseg":
-            from mmseg.registry import MODELS
-        else:
-            from mmengine.registry import MODELS
-        return MODELS
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            inner = self.__dict__.get("_modules", {}).get("preprocessor")
-            if inner is None or name.startswith("__"):
-                raise
-            return getattr(inner, name)
 
     # -- randomness
     def next_generator(self) -> torch.Generator:
