@@ -22,7 +22,12 @@ from its last checkpoint and an interrupted evaluation from its last finished ce
 Two executors run the commands: ``subprocess`` (one process per command, what real runs use)
 and ``fork`` (smoke runs and the demo: the frameworks are imported once, then every command runs
 the same tool script in a forked child, which saves the ~10 s of imports per command on a
-small CPU machine). Independent commands run in parallel with ``--jobs N``.
+small CPU machine). Independent commands run in parallel with ``--jobs N``. With ``--gpus N``
+the executor also hands out the node's GPUs (``gpu_slots``): each training or evaluation runs on
+GPUs no other running command holds, torchrun jobs on master ports of their own.
+
+Before anything runs, the preflight (``Plan.missing_inputs``) lists every data set and
+checkpoint the commands still to run read that neither exists nor is written by an earlier step.
 """
 from __future__ import annotations
 
@@ -81,9 +86,6 @@ PRELOAD = {
     "classification": ("torch", "torchvision", "robust_transfer.classification"),
     "prepare": ("torch", "torchvision", "robust_transfer.corruptions"),
 }
-
-
-MISSING_NOTE = "published checkpoints not found"
 
 
 class SuiteError(ValueError):
@@ -247,6 +249,10 @@ class Step:
     stream: bool = False  # show its output on the terminal even when logging to files
     soft_deps: bool = False  # runs after its deps even when some failed
     task: str | None = None
+    gpus: int = 0  # GPUs of the node it occupies while it runs (the executor hands them out)
+    torchrun: bool = False  # needs a master port of its own (tools/dist_*.sh read PORT)
+    needs: list[tuple[str, Path]] = field(default_factory=list)  # (what, path) read by it
+    makes: list[Path] = field(default_factory=list)  # files/folders it writes for later steps
 
     def is_done(self) -> bool:
         return bool(self.done and self.done())
@@ -254,8 +260,14 @@ class Step:
     def command(self, python: str = sys.executable) -> list[str]:
         return [python if a == PYTHON else a for a in self.argv]
 
-    def shell(self, python: str = "python") -> str:
-        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+    def environment(self, python: str = sys.executable) -> dict[str, str]:
+        """The step's own environment variables, with the interpreter filled in."""
+        return {k: (python if v == PYTHON else v) for k, v in self.env.items()}
+
+    def shell(self, python: str = "python", extra_env: Mapping[str, str] | None = None) -> str:
+        """A runnable shell line (from the repository root): environment, then the command."""
+        variables = {**(extra_env or {}), **self.environment(python)}
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
         return (env + " " if env else "") + " ".join(shlex.quote(a) for a in self.command(python))
 
 
@@ -272,15 +284,43 @@ class Plan:
         return sorted({ref for step in self.steps for ref in step.refs
                        if not (REPO / ref).exists()})
 
+    def missing_inputs(self) -> list[str]:
+        """The preflight: every data set and checkpoint that a step still to run reads, that does
+        not exist and that no step of this plan writes, as ``"what: path"`` (each once)."""
+        made = [Path(os.path.normpath(p)) for step in self.steps for p in step.makes]
+        missing: list[str] = []
+        for step in self.steps:
+            if step.is_done():
+                continue
+            for what, path in step.needs:
+                path = Path(os.path.normpath(path))
+                if path.exists() or any(m == path or m in path.parents for m in made):
+                    continue
+                entry = f"{what}: {_rel(path)}"
+                if entry not in missing:
+                    missing.append(entry)
+        return missing
+
+
+def missing_message(missing: Sequence[str]) -> str:
+    """One message listing every missing input (what the preflight reports)."""
+    return (f"{len(missing)} input(s) of the plan are missing; nothing was started "
+            "(docs/reproduce.md: data layout, ImageNet checkpoints):\n" +
+            "\n".join(f"  - {entry}" for entry in missing))
+
 
 @dataclass
 class Options:
     """How to run a suite (the ``reproduce`` command's flags)."""
 
     smoke: bool = False
-    gpus: int = 1
+    gpus: int | None = None  # GPUs of the node, handed out by the executor (None: not managed)
+    gpus_per_job: int | None = None  # GPUs of a detection/segmentation training (default: gpus)
     launcher: str = "none"
     partition: str | None = None
+    cpus_per_task: int = 5  # Slurm: CPU cores per task (data loading workers)
+    time_limit: str = "2-00:00:00"  # Slurm: time limit of each srun job
+    base_port: int = 29500  # first torchrun master port; concurrent trainings count up
     work_dir: str | None = None
     checkpoint_dir: str | None = None
     backbone_dir: str = "checkpoints/imagenet"
@@ -356,8 +396,7 @@ def build_plan(suite: dict, options: Options) -> Plan:
         raise SuiteError(f"--launcher {options.launcher!r}; allowed: {', '.join(LAUNCHERS)}")
     if options.launcher == "slurm" and not options.partition:
         raise SuiteError("--launcher slurm needs --partition")
-    if options.gpus < 1:
-        raise SuiteError("--gpus must be >= 1")
+    _check_gpu_options(options)
     shard_index, shard_count = parse_shard(options.shard)
     steps_wanted = _select("steps", options.steps, STEP_KINDS)
     tasks = _select("tasks", options.tasks, suite["tasks"])
@@ -374,6 +413,7 @@ def build_plan(suite: dict, options: Options) -> Plan:
     if synthetic:
         env["detection"]["SYNTHETIC_COCO_ROOT"] = _rel(data["coco"])
         env["segmentation"]["SYNTHETIC_ADE20K_ROOT"] = _rel(data["ade20k"])
+    data_cfg = {task: [] if synthetic else _data_cfg_options(task, data) for task in TASKS}
 
     def add(step: Step) -> Step:
         plan.steps.append(step)
@@ -392,7 +432,8 @@ def build_plan(suite: dict, options: Options) -> Plan:
         data_step = add(Step(
             "prepare:data", "prepare", f"synthetic data sets ({scale} scale)",
             [PYTHON, "-m", "robust_transfer.standins", "data", _rel(work / "data"), "--scale", scale],
-            done=lambda: _data_written(work / "data", scale), task="prepare"))
+            done=lambda: _data_written(work / "data", scale), task="prepare",
+            makes=[work / "data"]))
         for index, name in enumerate(suite["backbones"]):
             if name not in backbones:
                 continue
@@ -414,11 +455,10 @@ def build_plan(suite: dict, options: Options) -> Plan:
                      f"{spec.get('layout', 'torchvision')} layout)", argv,
                      done=lambda out=out: out.is_file() and
                      out.with_suffix("").with_name(out.stem + ".robustness.json").is_file(),
-                     task="prepare"))
+                     task="prepare", makes=[out]))
 
     # -- per backbone: conversions; per task x mode: training and evaluation
     backbone_dir = _abs(options.backbone_dir)
-    missing_sources: list[tuple[str, str]] = []  # (backbone, file and where to get it)
     results: list[Path] = []
     evaluation_ids: list[str] = []
     evaluations = 0
@@ -426,45 +466,53 @@ def build_plan(suite: dict, options: Options) -> Plan:
         spec = suite["backbones"][name]
         source = standin_files.get(name) or backbone_dir / spec["checkpoint"]
         source_deps = [f"prepare:standin/{name}"] if name in standin_files else []
-        if not synthetic and not source.is_file():
-            missing_sources.append((name, f"{_rel(source)} ({spec.get('url') or spec.get('source', '')})"))
+        source_need = (f"ImageNet checkpoint of '{name}' (--backbone-dir; "
+                       f"{spec.get('url') or spec.get('source', 'see docs/reproduce.md')})", source)
         converted = {} if options.checkpoint_dir else \
             _convert_steps(name, spec, [t for t in tasks if t != "classification"], source, work,
                            synthetic)
         for step in {id(step): step for _, step in converted.values()}.values():
             step.deps = list(source_deps)
+            step.needs.append(source_need)
             add(step)
         for task in tasks:
             settings = suite["task_settings"].get(task, {})
             trained_from_dir = {}
-            if options.checkpoint_dir:
+            if options.checkpoint_dir:  # absent files are listed by the preflight
                 trained_from_dir = {m: _trained_checkpoint(options.checkpoint_dir, spec, task, name, m)
                                     for m in modes}
-                absent = [_rel(p) for p in trained_from_dir.values() if not p.is_file()]
-                if absent:
-                    raise SuiteError(f"--checkpoint-dir: no trained {task} checkpoint for "
-                                     f"'{name}': {', '.join(absent)}")
             for mode in modes:
                 # main.py names its results' model after the experiment folder: one per model
                 train_dir = work / "train" / task / (f"{name}__{mode}" if task == "classification"
                                                      else f"{name}/{mode}")
                 result = work / "results" / task / f"{name}__{mode}.json"
                 train_id = None
+                data_needs = _data_needs(task, data, evaluation, synthetic)
                 if trained_from_dir:
                     checkpoint = trained_from_dir[mode]
+                    model_need = (f"trained {task} model of '{name}' / {mode} (--checkpoint-dir)",
+                                  checkpoint)
                 elif task == "classification":
                     step = _classification_train(suite, spec, name, mode, source, train_dir, data,
                                                  options, settings)
                     step.deps = source_deps + ([data_step.id] if data_step else [])
+                    step.needs += [source_need, *data_needs["train"]]
                     train_id = add(step).id
                     checkpoint = None  # main.py --eval-only finds it in its experiment folder
+                    model_need = (f"trained {task} model of '{name}' / {mode} (its train step)",
+                                  step.makes[0])
                 else:
                     output, convert = converted[task]
                     config = _task_config(suite, spec, task, mode)
                     step, checkpoint = _openmmlab_train(task, name, mode, config, train_dir,
-                                                        output, options, settings, env[task])
+                                                        output, options, settings, env[task],
+                                                        data_cfg[task])
                     step.deps = [convert.id] + ([data_step.id] if data_step else [])
+                    step.needs += [(f"converted backbone of '{name}' for {task} (its convert "
+                                    "step)", output), *data_needs["train"]]
                     train_id = add(step).id
+                    model_need = (f"trained {task} model of '{name}' / {mode} (its train step)",
+                                  checkpoint)
                 # evaluation (its grid optionally sharded)
                 evaluations += 1
                 if task == "classification":
@@ -475,7 +523,8 @@ def build_plan(suite: dict, options: Options) -> Plan:
                 else:
                     config = _task_config(suite, spec, task, mode)
                     step = _openmmlab_eval(task, name, mode, config, checkpoint, result, evaluation,
-                                           options, env[task], cells, train_dir, settings)
+                                           options, env[task], cells, train_dir, settings,
+                                           data_cfg[task])
                     merge = _merge_step(task, name, mode, result, cells) if shard_count == 1 else None
                     if merge is not None:
                         step.deps.append(add(merge).id)
@@ -483,6 +532,7 @@ def build_plan(suite: dict, options: Options) -> Plan:
                     step.deps.append(train_id)
                 elif data_step:
                     step.deps.append(data_step.id)
+                step.needs += [model_need, *data_needs["evaluate"]]
                 evaluation_ids.append(add(step).id)
                 results.append(result)
 
@@ -494,13 +544,7 @@ def build_plan(suite: dict, options: Options) -> Plan:
         plan.notes.append(f"shard {options.shard}: no report; when every shard is done, run the "
                           "suite again without --shard (merges the shard files, then reports)")
     plan.steps = [s for s in plan.steps if s.kind in steps_wanted]
-    # a published checkpoint is needed while a conversion or a CIFAR-10 training using it is to run
-    needed = [label for name, label in missing_sources
-              if any((s.kind == "convert" or s.id.startswith("train:classification/"))
-                     and s.id.split("/")[1] == name and not s.is_done() for s in plan.steps)]
-    if needed:
-        plan.notes.append(f"{MISSING_NOTE} (download them into --backbone-dir "
-                          f"{_rel(backbone_dir)}): " + "; ".join(sorted(set(needed))))
+    _assign_gpus(plan.steps, options)
     kept = {s.id for s in plan.steps}
     for step in plan.steps:
         step.deps = [d for d in step.deps if d in kept]
@@ -529,6 +573,97 @@ def _data_paths(suite: dict, work: Path) -> dict[str, Path]:
             "ade20k": _abs(data.get("ade20k", "data/ade/ADEChallengeData2016")),
             "cifar10": _abs(data.get("cifar10", "data/cifar10")),
             "cifar10c": _abs(data["cifar10c"]) if data.get("cifar10c") else None}
+
+
+#: What each task reads of its real data set (relative to the suite's ``data:`` entry), for
+#: training (which also validates) and for the robustness grid.
+DATA_FILES = {
+    "detection": {"train": ("annotations/instances_train2017.json", "train2017",
+                            "annotations/instances_val2017.json", "val2017"),
+                  "evaluate": ("annotations/instances_val2017.json", "val2017")},
+    "segmentation": {"train": ("images/training", "annotations/training",
+                               "images/validation", "annotations/validation"),
+                     "evaluate": ("images/validation", "annotations/validation")},
+    "classification": {"train": tuple(f"cifar-10-batches-py/{f}" for f in (
+                           "data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                           "data_batch_5", "test_batch", "batches.meta")),
+                       "evaluate": ("cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta")},
+}
+DATA_NAMES = {"detection": ("coco", "COCO 2017"), "segmentation": ("ade20k", "ADE20K"),
+              "classification": ("cifar10", "CIFAR-10")}
+
+
+def _data_needs(task: str, data: dict, evaluation: Mapping,
+                synthetic: bool) -> dict[str, list[tuple[str, Path]]]:
+    """{"train": [...], "evaluate": [...]}: the (what, path) of the data set a task's training
+    and evaluation read. Synthetic data: the folders the plan's own data step writes."""
+    key, title = DATA_NAMES[task]
+    if synthetic:
+        need = [(f"synthetic {title} (the prepare:data step)", data[key])]
+        return {"train": need, "evaluate": need}
+    def under(what: str, root: Path, files) -> list[tuple[str, Path]]:
+        # an absent data set is one entry (its folder), not one per file
+        return [(what, root / f) for f in files] if root.is_dir() else [(what, root)]
+
+    what = f"{title} (suite data: {key})"
+    needs = {kind: under(what, data[key], files) for kind, files in DATA_FILES[task].items()}
+    if task == "classification" and data.get("cifar10c"):
+        from .corruptions import resolve_corruptions
+
+        files = [f"{c}.npy" for c in ["labels", *resolve_corruptions(evaluation["corruptions"])]]
+        needs["evaluate"] += under("CIFAR-10-C (suite data: cifar10c)", data["cifar10c"], files)
+    return needs
+
+
+def _data_cfg_options(task: str, data: dict) -> list[str]:
+    """``--cfg-options`` that point a task config's data sets at the suite's ``data:`` entry (the
+    configs inherit the packages' defaults, data/coco/ and data/ade/ADEChallengeData2016)."""
+    if task == "detection":
+        root = _rel(data["coco"]).rstrip("/") + "/"  # mmdet joins data_root + prefix as strings
+        annotations = root + "annotations/instances_val2017.json"
+        return [f"{split}_dataloader.dataset.data_root={root}" for split in ("train", "val", "test")] + \
+            [f"val_evaluator.ann_file={annotations}", f"test_evaluator.ann_file={annotations}"]
+    if task == "segmentation":
+        root = _rel(data["ade20k"])
+        return [f"{split}_dataloader.dataset.data_root={root}" for split in ("train", "val", "test")]
+    return []  # main.py takes --data and --cifar10c-dir
+
+
+def _check_gpu_options(options: Options) -> None:
+    """Reject GPU counts that cannot be planned, naming the flag."""
+    if options.gpus is not None and options.gpus < 1:
+        raise SuiteError(f"--gpus must be >= 1, got {options.gpus}")
+    per_job = options.gpus_per_job
+    if per_job is not None and per_job < 1:
+        raise SuiteError(f"--gpus-per-job must be >= 1, got {per_job}")
+    if per_job and per_job > 1 and options.launcher == "none":
+        raise SuiteError("--gpus-per-job > 1 needs --launcher pytorch (torchrun) or slurm")
+    if per_job and options.gpus and per_job > options.gpus and options.launcher == "pytorch":
+        raise SuiteError(f"--gpus-per-job {per_job} is more than the node's --gpus {options.gpus}")
+    if options.cpus_per_task < 1:
+        raise SuiteError(f"--cpus-per-task must be >= 1, got {options.cpus_per_task}")
+
+
+def _job_gpus(options: Options) -> int:
+    """GPUs of one detection/segmentation training: one process without a launcher, else
+    ``--gpus-per-job`` (default: all ``--gpus``)."""
+    if options.launcher == "none":
+        return 1
+    return options.gpus_per_job or options.gpus or 1
+
+
+def _assign_gpus(steps: Sequence[Step], options: Options) -> None:
+    """How many of the node's GPUs each step occupies: a detection/segmentation training
+    ``_job_gpus`` (torchrun with --launcher pytorch), every other training and every evaluation
+    one; conversions, merges, reports and the synthetic data none (CPU). Under Slurm, srun
+    allocates the GPUs and the node's are not handed out."""
+    if options.launcher == "slurm":
+        return
+    for step in steps:
+        if step.kind == "train" and step.task in ("detection", "segmentation"):
+            step.gpus, step.torchrun = _job_gpus(options), options.launcher == "pytorch"
+        elif step.kind in ("train", "evaluate"):
+            step.gpus = 1
 
 
 def _trained_checkpoint(directory: str, spec: dict, task: str, name: str, mode: str) -> Path:
@@ -574,7 +709,7 @@ def _make_convert(name, task, tool, source, output, extra):
     return Step(f"convert:{task.split('/')[0]}/{name}", "convert",
                 f"convert '{name}' for {task}",
                 [PYTHON, tool, *extra, _rel(source), _rel(output)],
-                done=lambda: output.is_file(), refs=[tool], task="prepare")
+                done=lambda: output.is_file(), refs=[tool], task="prepare", makes=[output])
 
 
 def _cfg_options(options: list[str]) -> list[str]:
@@ -588,10 +723,11 @@ def _launch_train(task: str, config: str, work_dir: Path, args: list[str], cfg: 
     if options.launcher == "none":
         return [PYTHON, tools["train"], config, "--work-dir", _rel(work_dir), *args, *cfg], {}, \
             [tools["train"]]
+    gpus = _job_gpus(options)
     if options.launcher == "pytorch":
-        return ["bash", tools["dist_train"], config, str(options.gpus), "--work-dir",
+        return ["bash", tools["dist_train"], config, str(gpus), "--work-dir",
                 _rel(work_dir), *args, *cfg], python, [tools["dist_train"], tools["train"]]
-    gpus = {"GPUS": str(options.gpus), "GPUS_PER_NODE": str(min(options.gpus, 8)), **python}
+    gpus = {**_slurm_env(options, gpus), **python}
     if task == "detection":  # PARTITION JOB CONFIG WORK_DIR [ARGS]
         argv = ["bash", tools["slurm_train"], options.partition, job, config, _rel(work_dir), *args, *cfg]
     else:  # PARTITION JOB CONFIG [ARGS]
@@ -600,35 +736,47 @@ def _launch_train(task: str, config: str, work_dir: Path, args: list[str], cfg: 
     return argv, gpus, [tools["slurm_train"], tools["train"]]
 
 
+def _slurm_env(options: Options, gpus: int) -> dict[str, str]:
+    """What tools/slurm_*.sh read: GPUs of the job, CPU cores per task, time limit."""
+    return {"GPUS": str(gpus), "GPUS_PER_NODE": str(min(gpus, 8)),
+            "CPUS_PER_TASK": str(options.cpus_per_task), "TIME_LIMIT": options.time_limit}
+
+
 def _openmmlab_train(task, name, mode, config, train_dir: Path, converted: Path | None,
-                     options: Options, settings: dict, env: dict) -> tuple[Step, Path]:
+                     options: Options, settings: dict, env: dict,
+                     data_cfg: Sequence[str] = ()) -> tuple[Step, Path]:
     final = train_dir / settings.get("final_checkpoint", "latest.pth")
     cfg = [f"model.backbone.init_cfg.checkpoint={_rel(converted)}"] if converted else []
     cfg.append(f"transfer.backbone={name}")
+    cfg += list(data_cfg)
     cfg += [str(o) for o in settings.get("cfg_options", [])]
     args: list[str] = []
     if (train_dir / "last_checkpoint").is_file() and not final.is_file():
         args.append("--resume")
-    recipe_gpus = int(settings.get("recipe_gpus", options.gpus))
-    if options.launcher != "none" and options.gpus != recipe_gpus:
+    gpus = _job_gpus(options)
+    recipe_gpus = int(settings.get("recipe_gpus", gpus))
+    if options.launcher != "none" and gpus != recipe_gpus:
         if task == "detection":
             args.append("--auto-scale-lr")  # linear lr scaling to the actual total batch
         elif settings.get("recipe_batch"):
             total = int(settings["recipe_batch"])
-            if total % options.gpus:
+            if total % gpus:
                 raise SuiteError(f"segmentation: the recipe's batch of {total} images cannot be "
-                                 f"split over --gpus {options.gpus}")
-            cfg.append(f"train_dataloader.batch_size={total // options.gpus}")
+                                 f"split over {gpus} GPUs (--gpus / --gpus-per-job)")
+            cfg.append(f"train_dataloader.batch_size={total // gpus}")
     argv, launch_env, refs = _launch_train(task, config, train_dir, args, _cfg_options(cfg),
                                            options, f"train-{task}-{name}-{mode}")
     step = Step(f"train:{task}/{name}/{mode}", "train", f"train {task} / {name} / {mode}", argv,
                 env={**env, **launch_env}, done=lambda: final.is_file(),
-                refs=[config, *refs], task=task)
+                refs=[config, *refs], task=task, makes=[final])
     return step, final
 
 
 def _openmmlab_eval(task, name, mode, config, checkpoint: Path, result: Path, evaluation,
-                    options: Options, env: dict, cells, train_dir: Path, settings: dict) -> Step:
+                    options: Options, env: dict, cells, train_dir: Path, settings: dict,
+                    data_cfg: Sequence[str] = ()) -> Step:
+    """The robustness tool over the grid: one process on one GPU (a Slurm job of one GPU under
+    --launcher slurm); grids run side by side, one per free GPU of the node."""
     tools = TOOLS[task]
     args = ["--out", _rel(result.with_suffix(".pkl")),
             "--corruptions", *_corruption_args(evaluation),
@@ -640,21 +788,16 @@ def _openmmlab_eval(task, name, mode, config, checkpoint: Path, result: Path, ev
             "--work-dir", _rel(train_dir / "robustness")]
     if options.shard:
         args += ["--shard", options.shard]
-    args += ["--cfg-options", f"transfer.backbone={name}",
+    args += ["--cfg-options", f"transfer.backbone={name}", *data_cfg,
              *[str(o) for o in settings.get("eval_cfg_options", [])]]
     launch_env: dict[str, str] = {}
     refs = [config, tools["test"]]
-    if options.launcher == "none":
+    if options.launcher in ("none", "pytorch"):
         argv = [PYTHON, tools["test"], config, _rel(checkpoint), *args]
-    elif options.launcher == "pytorch":
-        argv = ["bash", tools["dist_test"], config, _rel(checkpoint), str(options.gpus),
-                "--robustness", *args]
-        launch_env, refs = {"PYTHON": PYTHON}, refs + [tools["dist_test"]]
     else:
         argv = ["bash", tools["slurm_test"], options.partition, f"test-{task}-{name}-{mode}",
                 config, _rel(checkpoint), "--robustness", *args]
-        launch_env = {"GPUS": str(options.gpus), "GPUS_PER_NODE": str(min(options.gpus, 8)),
-                      "PYTHON": PYTHON}
+        launch_env = {**_slurm_env(options, 1), "PYTHON": PYTHON}
         refs = refs + [tools["slurm_test"]]
     if options.shard:
         from .grid import parse_shard
@@ -666,7 +809,7 @@ def _openmmlab_eval(task, name, mode, config, checkpoint: Path, result: Path, ev
         done = lambda: _results_complete(result, cells)  # noqa: E731
     return Step(f"evaluate:{task}/{name}/{mode}", "evaluate",
                 f"robustness of {task} / {name} / {mode}", argv, env={**env, **launch_env},
-                done=done, refs=refs, task=task)
+                done=done, refs=refs, task=task, makes=[result])
 
 
 def _shard_complete(path: Path, cells, index: int, count: int) -> bool:
@@ -684,7 +827,7 @@ def _merge_step(task, name, mode, result: Path, cells) -> Step | None:
     return Step(f"merge:{task}/{name}/{mode}", "merge", f"merge {len(shards)} shard files of "
                 f"{task} / {name} / {mode}",
                 [PYTHON, "-m", "robust_transfer.cli", "merge", *inputs, "-o", _rel(result)],
-                done=lambda: _results_complete(result, cells), task="prepare")
+                done=lambda: _results_complete(result, cells), task="prepare", makes=[result])
 
 
 def _classification_args(suite, spec, name, mode, source: Path, train_dir: Path, data, settings):
@@ -713,7 +856,8 @@ def _classification_train(suite, spec, name, mode, source, train_dir: Path, data
     return Step(f"train:classification/{name}/{mode}", "train",
                 f"train classification / {name} / {mode}", argv,
                 done=lambda: _classification_done(train_dir, epochs),
-                refs=[TOOLS["classification"]["train"]], task="classification")
+                refs=[TOOLS["classification"]["train"]], task="classification",
+                makes=[train_dir / "checkpoint.pt.latest"])
 
 
 def _classification_eval(suite, spec, name, mode, source, train_dir: Path, data, options: Options,
@@ -738,13 +882,15 @@ def _classification_eval(suite, spec, name, mode, source, train_dir: Path, data,
     return Step(f"evaluate:classification/{name}/{mode}", "evaluate",
                 f"robustness of classification / {name} / {mode}", argv,
                 done=lambda: _results_complete(result, cells),
-                refs=[TOOLS["classification"]["test"]], task="classification")
+                refs=[TOOLS["classification"]["test"]], task="classification", makes=[result])
 
 
 def _slurm_wrap(argv: list[str], options: Options, job: str) -> list[str]:
+    """``argv`` as a one-GPU Slurm job (--launcher slurm), with the CPUs and time limit."""
     if options.launcher != "slurm":
         return argv
     return ["srun", "-p", options.partition, f"--job-name={job}", "--gres=gpu:1", "--ntasks=1",
+            f"--cpus-per-task={options.cpus_per_task}", f"--time={options.time_limit}",
             "--kill-on-bad-exit=1", *argv]
 
 
@@ -787,19 +933,30 @@ def _report_steps(suite, plan: Plan, results: list[Path], standin_files: dict, w
 # ----------------------------------------------------------------------------- execution
 
 
-def print_plan(plan: Plan, file=None) -> None:
-    """Every command of the plan, in order, with its state (``# done`` = would be skipped)."""
+def print_plan(plan: Plan, file=None, placements: Mapping[str, Any] | None = None) -> None:
+    """Every command of the plan, in order, with its state (``# done`` = would be skipped), as
+    runnable shell lines from the repository root; with ``placements`` ({step id:
+    :class:`~robust_transfer.gpu_slots.Placement`}), each step's GPU ids and master port."""
     file = file or sys.stdout
+    placements = placements or {}
     python = _rel(sys.executable) if Path(sys.executable).is_relative_to(REPO) else sys.executable
     print(f"# suite {plan.suite['name']}: {plan.suite['title']}", file=file)
-    print(f"# {len(plan.steps)} steps; work dir {_rel(plan.work_dir)}; report {_rel(plan.report_dir)}",
-          file=file)
+    print(f"# {len(plan.steps)} steps; work dir {_rel(plan.work_dir)}; report {_rel(plan.report_dir)}; "
+          f"commands run from {REPO}", file=file)
+    if placements:
+        print("# GPUs and ports: as handed out if the steps ran in this order and took equally "
+              "long (at run time a step takes the first free ones)", file=file)
     for note in plan.notes:
         print(f"# note: {note}", file=file)
     for number, step in enumerate(plan.steps, 1):
         state = "done, skipped" if step.is_done() else "to run"
-        print(f"\n# [{number}/{len(plan.steps)}] {step.title} ({state})", file=file)
-        print(step.shell(python), file=file)
+        placement = placements.get(step.id)
+        where = ""
+        if placement is not None:
+            where = f"; GPU {','.join(placement.gpus)}" + \
+                (f", port {placement.port}" if placement.port is not None else "")
+        print(f"\n# [{number}/{len(plan.steps)}] {step.title} ({state}{where})", file=file)
+        print(step.shell(python, placement.env() if placement is not None else None), file=file)
 
 
 @dataclass
@@ -809,6 +966,7 @@ class _Running:
     start: float
     log: Path | None
     popen: Any = None
+    placement: Any = None  # the GPUs and port it holds (gpu_slots.Placement)
 
 
 class Executor:
@@ -816,7 +974,10 @@ class Executor:
     ones; a failed step skips its dependants and the rest goes on."""
 
     def __init__(self, plan: Plan, *, mode: str = "subprocess", jobs: int = 1,
-                 log_dir: Path | None = None, threads: int | None = None, python: str = sys.executable):
+                 log_dir: Path | None = None, threads: int | None = None, python: str = sys.executable,
+                 slots: Any = None):
+        """``slots`` (a :class:`~robust_transfer.gpu_slots.GpuSlots`): the node's GPUs and
+        ports; a step with ``gpus`` starts only when that many are free and runs on them."""
         if mode not in ("subprocess", "fork"):
             raise ValueError(f"executor must be subprocess or fork, got {mode!r}")
         if mode == "fork" and not hasattr(os, "fork"):
@@ -825,13 +986,18 @@ class Executor:
         self.log_dir = log_dir
         self.threads = threads
         self.python = python
+        self.slots = slots
+        self.placements: dict[str, Any] = {}  # step id -> the placement it ran with
         self.status: dict[str, str] = {}
         self.seconds: dict[str, float] = {}
 
     # -- launching
     def _env(self, step: Step) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({k: (self.python if v == PYTHON else v) for k, v in step.env.items()})
+        placement = self.placements.get(step.id)
+        if placement is not None:
+            env.update(placement.env())
+        env.update(step.environment(self.python))
         if self.threads:
             env.setdefault("OMP_NUM_THREADS", str(self.threads))
             env.setdefault("MKL_NUM_THREADS", str(self.threads))
@@ -904,28 +1070,45 @@ class Executor:
                 states = [self.status.get(d) for d in step.deps]
                 if any(s is None for s in states):
                     continue  # a dependency has not finished
-                pending.remove(sid)
-                progressed = True
                 failed = [d for d, s in zip(step.deps, states) if s in ("failed", "skipped")]
                 if failed and not step.soft_deps:
+                    pending.remove(sid)
+                    progressed = True
                     self.status[sid] = "skipped"
                     self._say(number[sid], total, f"skipped {step.title} (failed: {', '.join(failed)})")
                     continue
                 if step.is_done():
+                    pending.remove(sid)
+                    progressed = True
                     self.status[sid] = "done"
                     self._say(number[sid], total, f"done already: {step.title}")
                     continue
+                placement = None
+                if self.slots is not None and step.gpus:
+                    placement = self.slots.take(step.gpus, step.torchrun)
+                    if placement is None:
+                        continue  # waits for GPUs; a later step that fits may start meanwhile
+                pending.remove(sid)
+                progressed = True
                 try:
                     argv = step.resolve(step) if step.resolve else step.argv
                 except SuiteError as error:
+                    if placement is not None:
+                        self.slots.give_back(placement)
                     self.status[sid] = "failed"
                     self._say(number[sid], total, f"FAILED {step.title}: {error}")
                     continue
                 argv = [self.python if a == PYTHON else a for a in argv]
                 log = self._log_path(step)
-                self._say(number[sid], total, f"{step.title}" + (f"  (log: {_rel(log)})" if log else ""))
+                where = ""
+                if placement is not None:
+                    self.placements[sid] = placement
+                    where = f" [GPU {','.join(placement.gpus)}" + \
+                        (f", port {placement.port}]" if placement.port is not None else "]")
+                self._say(number[sid], total, f"{step.title}{where}" +
+                          (f"  (log: {_rel(log)})" if log else ""))
                 pid, popen = self._launch(argv, step, log)
-                running[pid] = _Running(step, pid, time.perf_counter(), log, popen)
+                running[pid] = _Running(step, pid, time.perf_counter(), log, popen, placement)
                 launched = True
             if not running and not progressed:
                 for sid in pending:  # dependencies that no step of the plan provides
@@ -937,6 +1120,8 @@ class Executor:
                 if pid not in running:
                     continue
                 job = running.pop(pid)
+                if job.placement is not None:
+                    self.slots.give_back(job.placement)
                 code = os.waitstatus_to_exitcode(status)
                 if job.popen is not None:
                     job.popen.returncode = code
@@ -1032,16 +1217,26 @@ def run_suite(suite_path: str | Path, options: Options, *, dry_run: bool = False
         for step in plan.steps:
             step.stream = False
     run = suite.get("run", {})
+    # with --gpus, as many commands at once as the node has GPUs (each GPU step holds its own)
+    jobs = jobs or (options.gpus if options.gpus and options.launcher != "slurm"
+                    else int(run.get("jobs", 1)))
+    slots = _node_slots(options)
+    missing = plan.missing_inputs()
     if dry_run:
-        print_plan(plan)
+        placements = {}
+        if slots is not None:
+            from .gpu_slots import simulate_placements
+
+            placements = simulate_placements(plan.steps, slots, jobs, lambda s: s.is_done())
+        print_plan(plan, placements=placements)
+        if missing:
+            print("\n# warning: " + missing_message(missing).replace("\n", "\n# "))
         return 0
     for note in plan.notes:
         print(f"[reproduce] note: {note}", file=sys.stderr)
-    missing = [n for n in plan.notes if n.startswith(MISSING_NOTE)]
     if missing:
-        raise SuiteError(missing[0])
+        raise SuiteError(missing_message(missing))
     executor = executor or run.get("executor", "subprocess")
-    jobs = jobs or int(run.get("jobs", 1))
     if threads is None and jobs > 1:
         threads = int(run["threads"]) if run.get("threads") else max(1, (os.cpu_count() or 1) // jobs)
     if log_dir is None and jobs > 1:
@@ -1050,11 +1245,25 @@ def run_suite(suite_path: str | Path, options: Options, *, dry_run: bool = False
     print(f"[reproduce] suite {suite['name']}: {len(plan.steps)} steps, executor {executor}, "
           f"{jobs} at a time; work dir {_rel(plan.work_dir)}", file=sys.stderr, flush=True)
     code = Executor(plan, mode=executor, jobs=jobs, log_dir=Path(log_dir) if log_dir else None,
-                    threads=threads).run()
+                    threads=threads, slots=slots).run()
     print(f"[reproduce] {'finished' if code == 0 else 'finished with failures'} in "
           f"{time.perf_counter() - start:.0f} s; report: {_rel(plan.report_dir)}",
           file=sys.stderr, flush=True)
     return code
+
+
+def _node_slots(options: Options):
+    """The node's GPUs and ports for the executor: with ``--gpus`` and a local launcher (none,
+    pytorch); None otherwise (no --gpus: CUDA_VISIBLE_DEVICES is left alone; Slurm: srun
+    allocates)."""
+    if not options.gpus or options.launcher == "slurm":
+        return None
+    from .gpu_slots import GpuSlots, node_gpu_ids
+
+    try:
+        return GpuSlots(node_gpu_ids(options.gpus), options.base_port)
+    except ValueError as error:
+        raise SuiteError(str(error)) from None
 
 
 # ----------------------------------------------------------------------------- command line
@@ -1070,15 +1279,37 @@ def add_reproduce_command(sub) -> None:
                     "each on the corruption grid, and write the report. Rerunning skips finished "
                     "trainings and cells.")
     p.add_argument("suite", help="suite YAML (configs/fixed_feature.yaml, ...)")
-    p.add_argument("--dry-run", action="store_true", help="print every command, run nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print every command (runnable, with its GPUs and port), then what is "
+                        "missing; run nothing")
     p.add_argument("--smoke", action="store_true",
                    help="the suite's smoke section: synthetic data, stand-in backbones, tiny "
                         "configs, a small grid, on CPU")
-    p.add_argument("--gpus", type=int, default=1, help="GPUs per training/evaluation (default 1)")
+    p.add_argument("--gpus", type=int, metavar="N",
+                   help="GPUs of this node (ids: an inherited CUDA_VISIBLE_DEVICES, else 0..N-1). "
+                        "Every training and evaluation takes free GPUs and runs with its own "
+                        "CUDA_VISIBLE_DEVICES; one-GPU jobs (evaluations, CIFAR-10) run side by "
+                        "side; --jobs defaults to N. With --launcher slurm: the GPUs of each "
+                        "detection/segmentation training job. Default: not managed "
+                        "(CUDA_VISIBLE_DEVICES untouched, --jobs alone sets the concurrency)")
+    p.add_argument("--gpus-per-job", type=int, metavar="G",
+                   help="GPUs of each detection/segmentation training (torchrun or srun; needs "
+                        "--launcher pytorch|slurm). Default: all --gpus, as the recipes want. "
+                        "Evaluations and CIFAR-10 jobs always take one GPU")
     p.add_argument("--launcher", default="none", choices=LAUNCHERS,
-                   help="none: one process; pytorch: torchrun over --gpus (tools/dist_*.sh); "
-                        "slurm: srun (tools/slurm_*.sh, needs --partition)")
+                   help="none: every command one process on one GPU; pytorch: detection/"
+                        "segmentation trainings via torchrun over --gpus-per-job GPUs "
+                        "(tools/dist_train.sh, each with its own master port); slurm: srun per "
+                        "command (tools/slurm_*.sh, needs --partition)")
     p.add_argument("--partition", help="Slurm partition (--launcher slurm)")
+    p.add_argument("--cpus-per-task", type=int, default=5,
+                   help="Slurm: CPU cores per task, for data loading (default 5)")
+    p.add_argument("--time", dest="time_limit", default="2-00:00:00",
+                   help="Slurm: time limit of each srun job (default 2-00:00:00, two days: a "
+                        "24-epoch Mask R-CNN on 8 V100s takes about one)")
+    p.add_argument("--base-port", type=int, default=29500,
+                   help="first torchrun master port; concurrent trainings get the next free "
+                        "ones (default 29500)")
     p.add_argument("--work-dir", help="trainings, results, reports and logs (default: the suite's, "
                                       "work_dirs/reproduce; work_dirs/smoke with --smoke)")
     p.add_argument("--checkpoint-dir", help="take trained task checkpoints from here instead of "
@@ -1105,8 +1336,10 @@ def add_reproduce_command(sub) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    options = Options(smoke=args.smoke, gpus=args.gpus, launcher=args.launcher,
-                      partition=args.partition, work_dir=args.work_dir,
+    options = Options(smoke=args.smoke, gpus=args.gpus, gpus_per_job=args.gpus_per_job,
+                      launcher=args.launcher, partition=args.partition,
+                      cpus_per_task=args.cpus_per_task, time_limit=args.time_limit,
+                      base_port=args.base_port, work_dir=args.work_dir,
                       checkpoint_dir=args.checkpoint_dir, backbone_dir=args.backbone_dir,
                       tasks=args.tasks, backbones=args.backbones, modes=args.modes,
                       shard=args.shard, steps=args.steps)

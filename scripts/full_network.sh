@@ -4,7 +4,9 @@
 # configs/full_network.yaml and docs/reproduce.md. Every flag goes to `robust-transfer reproduce`:
 #   bash scripts/full_network.sh --dry-run                      # print every command
 #   bash scripts/full_network.sh --smoke                        # the same pipeline on synthetic data, CPU
-#   bash scripts/full_network.sh --gpus 8 --launcher pytorch    # or --launcher slurm --partition P
+#   bash scripts/full_network.sh --gpus 8 --launcher pytorch    # the node's 8 GPUs: one-GPU jobs side by side,
+#                                    # trainings torchrun over --gpus-per-job (default all 8)
+#   bash scripts/full_network.sh --launcher slurm --partition P [--gpus 8 --cpus-per-task 5 --time 2-00:00:00]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >&2

@@ -96,13 +96,14 @@ def test_plan_covers_every_backbone_task_and_mode(suite_name, tmp_path):
             assert "--resume" in argv and f"transfer.backbone={step.id.split('/')[1]}" in argv
 
 
-def test_dry_run_of_missing_published_checkpoints_is_a_note_and_execution_refuses(tmp_path, capsys):
+def test_dry_run_of_missing_published_checkpoints_is_a_warning_and_execution_refuses(tmp_path, capsys):
     code = reproduce.run_suite(REPO / "configs" / "cifar10.yaml",
                                Options(work_dir=str(tmp_path), backbone_dir=str(tmp_path / "none")),
                                dry_run=True)
     assert code == 0
-    assert "published checkpoints not found" in capsys.readouterr().out
-    with pytest.raises(SuiteError, match="ANT_Model.pth"):
+    output = capsys.readouterr().out
+    assert "# warning:" in output and str(tmp_path / "none" / "ANT_Model.pth") in output
+    with pytest.raises(SuiteError, match="(?s)nothing was started.*ANT_Model.pth"):
         reproduce.run_suite(REPO / "configs" / "cifar10.yaml",
                             Options(work_dir=str(tmp_path), backbone_dir=str(tmp_path / "none")))
 
@@ -126,15 +127,18 @@ def test_launchers_use_the_tasks_distributed_scripts(tmp_path):
     assert "--auto-scale-lr" in det.argv  # lr 0.04 is for 8 GPUs x 2 images
     seg = _step(plan, "train:segmentation/ant/full-network")
     assert "train_dataloader.batch_size=4" not in seg.argv  # 4 GPUs is the recipe
-    test = _step(plan, "evaluate:detection/ant/full-network")
-    assert test.argv[:6] == ["bash", "mmdetection/tools/dist_test.sh", test.argv[2], test.argv[3], "4",
-                             "--robustness"]
-    assert test.env["PYTHON"] == reproduce.PYTHON
+    assert det.env["PYTHON"] == reproduce.PYTHON and det.gpus == 4 and det.torchrun
+    test = _step(plan, "evaluate:detection/ant/full-network")  # one GPU per grid, side by side
+    assert test.argv[:2] == [reproduce.PYTHON, "mmdetection/tools/test_robustness.py"]
+    assert test.gpus == 1 and not test.torchrun
+    plan = _plan(work_dir=str(tmp_path), launcher="pytorch", gpus=8, gpus_per_job=4)
+    seg = _step(plan, "train:segmentation/ant/full-network")
+    assert seg.argv[3] == "4" and seg.gpus == 4 and "train_dataloader.batch_size=4" not in seg.argv
 
     plan = _plan(work_dir=str(tmp_path), launcher="slurm", gpus=8, partition="gpu")
     det = _step(plan, "train:detection/ant/full-network")
     assert det.argv[:3] == ["bash", "mmdetection/tools/slurm_train.sh", "gpu"]
-    assert det.env["GPUS"] == "8" and "--auto-scale-lr" not in det.argv
+    assert det.env["GPUS"] == "8" and "--auto-scale-lr" not in det.argv and det.gpus == 0
     seg = _step(plan, "train:segmentation/ant/full-network")
     assert "train_dataloader.batch_size=2" in seg.argv  # keeps the recipe's 16 images
     cls = _step(plan, "train:classification/ant/full-network")
@@ -196,9 +200,12 @@ def test_checkpoint_dir_replaces_conversion_and_training(tmp_path):
     assert [s.kind for s in plan.steps] == ["evaluate", "evaluate", "report"]
     assert plan.steps[0].argv[3] == str(released / "fixedfeature_cocodetect_ant_epoch_24.pth")
     assert plan.steps[1].argv[3] == str(released / "segmentation" / "ant_fixed-feature.pth")
-    with pytest.raises(SuiteError, match="no trained detection checkpoint for 'regular'"):
-        _plan("fixed_feature", work_dir=str(tmp_path / "w"), checkpoint_dir=str(released),
-              backbones=["regular"], tasks=["detection"])
+    assert not any("--checkpoint-dir" in m for m in plan.missing_inputs())
+    plan = _plan("fixed_feature", work_dir=str(tmp_path / "w"), checkpoint_dir=str(released),
+                 backbones=["regular", "swin_t"], tasks=["detection"])
+    absent = [m for m in plan.missing_inputs() if "--checkpoint-dir" in m]
+    assert absent == [f"trained detection model of '{b}' / fixed-feature (--checkpoint-dir): "
+                      f"{released / 'detection' / (b + '_fixed-feature.pth')}" for b in ("regular", "swin_t")]
 
 
 def test_shards_split_the_grids_and_a_later_run_merges(tmp_path):

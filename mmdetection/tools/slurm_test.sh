@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test on a Slurm cluster: srun starts one task per GPU, mmengine reads the SLURM_* variables.
 #   bash mmdetection/tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [--robustness] [ARGS...]
-# Environment: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra srun flags), PYTHON.
+# Environment: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), TIME_LIMIT (srun --time, default
+# 2-00:00:00), SRUN_ARGS (extra srun flags), PYTHON.
 set -euo pipefail
 if [[ $# -lt 4 ]]; then
   echo "usage: $0 PARTITION JOB_NAME CONFIG CHECKPOINT [--robustness] [ARGS...]" >&2; exit 2
@@ -15,6 +16,7 @@ for arg in "$@"; do
 done
 GPUS=${GPUS:-8}
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres="gpu:${GPUS_PER_NODE:-8}" --ntasks="$GPUS" \
-  --ntasks-per-node="${GPUS_PER_NODE:-8}" --cpus-per-task="${CPUS_PER_TASK:-5}" --kill-on-bad-exit=1 \
+  --ntasks-per-node="${GPUS_PER_NODE:-8}" --cpus-per-task="${CPUS_PER_TASK:-5}" --time="${TIME_LIMIT:-2-00:00:00}" \
+  --kill-on-bad-exit=1 \
   ${SRUN_ARGS:-} \
   "${PYTHON:-python}" -u "$SCRIPT" "$CONFIG" "$CHECKPOINT" --launcher slurm ${ARGS[@]+"${ARGS[@]}"}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Test under Slurm: slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [flags]
 # With --robustness as the first flag, runs test_robustness.py instead of test.py.
-# GPUS (default 4), GPUS_PER_NODE (4), CPUS_PER_TASK (5), SRUN_ARGS and PYTHON (python) are
-# read from the environment.
+# GPUS (default 4), GPUS_PER_NODE (4), CPUS_PER_TASK (5), TIME_LIMIT (srun --time, default
+# 2-00:00:00), SRUN_ARGS and PYTHON (python) are read from the environment.
 set -euo pipefail
 PARTITION=$1
 JOB_NAME=$2
@@ -18,5 +18,5 @@ GPUS=${GPUS:-4}
 GPUS_PER_NODE=${GPUS_PER_NODE:-4}
 srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" \
     --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="${CPUS_PER_TASK:-5}" \
-    --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
+    --time="${TIME_LIMIT:-2-00:00:00}" --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
     "${PYTHON:-python}" -u "$(dirname "$0")/$TOOL" "$CONFIG" "$CHECKPOINT" --launcher=slurm "$@"
