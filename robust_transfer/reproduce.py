@@ -328,6 +328,7 @@ class Options:
     backbones: Sequence[str] | None = None
     modes: Sequence[str] | None = None
     shard: str | None = None
+    eval_shards: int = 1  # each detection/segmentation grid split into this many one-GPU jobs
     steps: Sequence[str] | None = None
     report_dir: str | None = None
 
@@ -520,20 +521,30 @@ def build_plan(suite: dict, options: Options) -> Plan:
                         continue  # main.py has no --shard: whole evaluations go round-robin
                     step = _classification_eval(suite, spec, name, mode, source, train_dir, data,
                                                 options, settings, result, checkpoint, cells)
+                    parts = [step]
                 else:
                     config = _task_config(suite, spec, task, mode)
-                    step = _openmmlab_eval(task, name, mode, config, checkpoint, result, evaluation,
-                                           options, env[task], cells, train_dir, settings,
-                                           data_cfg[task])
+                    split = options.eval_shards if shard_count == 1 else 1
+                    parts = [_openmmlab_eval(task, name, mode, config, checkpoint, result,
+                                             evaluation, options, env[task], cells, train_dir,
+                                             settings, data_cfg[task],
+                                             part=(j, split) if split > 1 else None)
+                             for j in range(split)]
                     merge = _merge_step(task, name, mode, result, cells) if shard_count == 1 else None
                     if merge is not None:
-                        step.deps.append(add(merge).id)
-                if train_id:
-                    step.deps.append(train_id)
-                elif data_step:
-                    step.deps.append(data_step.id)
-                step.needs += [model_need, *data_needs["evaluate"]]
-                evaluation_ids.append(add(step).id)
+                        add(merge)
+                        for part in parts:
+                            part.deps.append(merge.id)
+                for part in parts:
+                    part.deps.append(train_id or (data_step.id if data_step else None))
+                    part.deps = [d for d in part.deps if d]
+                    part.needs += [model_need, *data_needs["evaluate"]]
+                    add(part)
+                if len(parts) > 1:  # the node's shards of one grid, merged into its results
+                    evaluation_ids.append(add(_merge_parts_step(task, name, mode, result, cells,
+                                                                parts)).id)
+                else:
+                    evaluation_ids.append(parts[0].id)
                 results.append(result)
 
     # -- report
@@ -640,6 +651,8 @@ def _check_gpu_options(options: Options) -> None:
         raise SuiteError("--gpus-per-job > 1 needs --launcher pytorch (torchrun) or slurm")
     if per_job and options.gpus and per_job > options.gpus and options.launcher == "pytorch":
         raise SuiteError(f"--gpus-per-job {per_job} is more than the node's --gpus {options.gpus}")
+    if options.eval_shards < 1:
+        raise SuiteError(f"--eval-shards must be >= 1, got {options.eval_shards}")
     if options.cpus_per_task < 1:
         raise SuiteError(f"--cpus-per-task must be >= 1, got {options.cpus_per_task}")
 
@@ -774,9 +787,11 @@ def _openmmlab_train(task, name, mode, config, train_dir: Path, converted: Path 
 
 def _openmmlab_eval(task, name, mode, config, checkpoint: Path, result: Path, evaluation,
                     options: Options, env: dict, cells, train_dir: Path, settings: dict,
-                    data_cfg: Sequence[str] = ()) -> Step:
-    """The robustness tool over the grid: one process on one GPU (a Slurm job of one GPU under
-    --launcher slurm); grids run side by side, one per free GPU of the node."""
+                    data_cfg: Sequence[str] = (), part: tuple[int, int] | None = None) -> Step:
+    """The robustness tool over the grid (or shard ``part`` = (i, n) of it, --eval-shards):
+    one process on one GPU (a Slurm job of one GPU under --launcher slurm); grids and shards
+    run side by side, one per free GPU of the node."""
+    shard = f"{part[0]}/{part[1]}" if part else options.shard
     tools = TOOLS[task]
     args = ["--out", _rel(result.with_suffix(".pkl")),
             "--corruptions", *_corruption_args(evaluation),
@@ -786,8 +801,8 @@ def _openmmlab_eval(task, name, mode, config, checkpoint: Path, result: Path, ev
             "--resume", "--final-prints", "P", "mPC", "rPC",
             "--final-prints-aggregate", "all" if evaluation["aggregate"] == "all" else "benchmark",
             "--work-dir", _rel(train_dir / "robustness")]
-    if options.shard:
-        args += ["--shard", options.shard]
+    if shard:
+        args += ["--shard", shard]
     args += ["--cfg-options", f"transfer.backbone={name}", *data_cfg,
              *[str(o) for o in settings.get("eval_cfg_options", [])]]
     launch_env: dict[str, str] = {}
@@ -799,17 +814,18 @@ def _openmmlab_eval(task, name, mode, config, checkpoint: Path, result: Path, ev
                 config, _rel(checkpoint), "--robustness", *args]
         launch_env = {**_slurm_env(options, 1), "PYTHON": PYTHON}
         refs = refs + [tools["slurm_test"]]
-    if options.shard:
+    if shard:
         from .grid import parse_shard
 
-        i, n = parse_shard(options.shard)
+        i, n = parse_shard(shard)
         shard_file = result.with_name(f"{result.stem}.shard{i}-of-{n}.json")
         done = lambda: _results_complete(result, cells) or _shard_complete(shard_file, cells, i, n)  # noqa: E731
     else:
         done = lambda: _results_complete(result, cells)  # noqa: E731
-    return Step(f"evaluate:{task}/{name}/{mode}", "evaluate",
-                f"robustness of {task} / {name} / {mode}", argv, env={**env, **launch_env},
-                done=done, refs=refs, task=task, makes=[result])
+    suffix = f"#{part[0]}" if part else ""
+    return Step(f"evaluate:{task}/{name}/{mode}{suffix}", "evaluate",
+                f"robustness of {task} / {name} / {mode}" + (f" (shard {shard})" if part else ""),
+                argv, env={**env, **launch_env}, done=done, refs=refs, task=task, makes=[result])
 
 
 def _shard_complete(path: Path, cells, index: int, count: int) -> bool:
@@ -827,6 +843,24 @@ def _merge_step(task, name, mode, result: Path, cells) -> Step | None:
     return Step(f"merge:{task}/{name}/{mode}", "merge", f"merge {len(shards)} shard files of "
                 f"{task} / {name} / {mode}",
                 [PYTHON, "-m", "robust_transfer.cli", "merge", *inputs, "-o", _rel(result)],
+                done=lambda: _results_complete(result, cells), task="prepare", makes=[result])
+
+
+def _merge_parts_step(task, name, mode, result: Path, cells, parts: Sequence[Step]) -> Step:
+    """Merge the shard files ``parts`` wrote (``--eval-shards``) into the grid's results file;
+    its inputs are found when it runs (a finished shard may have been merged before)."""
+    count = len(parts)
+    base = [PYTHON, "-m", "robust_transfer.cli", "merge"]
+    files = [result.with_name(f"{result.stem}.shard{i}-of-{count}.json") for i in range(count)]
+
+    def resolve(step: Step) -> list[str]:
+        inputs = [_rel(f) for f in files if f.is_file()] + ([_rel(result)] if result.is_file() else [])
+        return base + inputs + ["-o", _rel(result)]
+
+    return Step(f"merge:{task}/{name}/{mode}#shards", "merge",
+                f"merge the {count} shards of {task} / {name} / {mode}",
+                base + [_rel(f) for f in files] + ["-o", _rel(result)],
+                deps=[p.id for p in parts], resolve=resolve,
                 done=lambda: _results_complete(result, cells), task="prepare", makes=[result])
 
 
@@ -1325,6 +1359,11 @@ def add_reproduce_command(sub) -> None:
     p.add_argument("--shard", metavar="I/N",
                    help="evaluate shard I of N of every grid (0-based; Slurm arrays, several "
                         "nodes); rerun without --shard to merge and report")
+    p.add_argument("--eval-shards", type=int, default=1, metavar="K",
+                   help="split each detection/segmentation grid into K one-GPU jobs (--shard i/K "
+                        "of the robustness tool) that run side by side, then merge them "
+                        "(e.g. --gpus 8 --eval-shards 8 for one model); ignored with --shard; "
+                        "default 1")
     p.add_argument("--executor", choices=("subprocess", "fork"),
                    help="subprocess (default) or fork (import the frameworks once; CPU runs)")
     p.add_argument("--jobs", type=int, help="independent commands run at once (default 1)")
@@ -1342,6 +1381,6 @@ def _cmd_reproduce(args) -> int:
                       base_port=args.base_port, work_dir=args.work_dir,
                       checkpoint_dir=args.checkpoint_dir, backbone_dir=args.backbone_dir,
                       tasks=args.tasks, backbones=args.backbones, modes=args.modes,
-                      shard=args.shard, steps=args.steps)
+                      shard=args.shard, eval_shards=args.eval_shards, steps=args.steps)
     return run_suite(args.suite, options, dry_run=args.dry_run, executor=args.executor,
                      jobs=args.jobs, log_dir=args.log_dir, threads=args.threads)

@@ -316,3 +316,29 @@ def test_reproduce_help_documents_the_new_flags(capsys):
     for flag in ("--gpus N", "--gpus-per-job G", "--cpus-per-task", "--time", "--base-port"):
         assert flag in text, flag
     assert "CUDA_VISIBLE_DEVICES" in text
+
+
+def test_eval_shards_split_each_grid_into_one_gpu_jobs_and_merge_them(tmp_path):
+    plan = build_plan(load_suite(REPO / "configs" / "full_network.yaml"),
+                      Options(work_dir=str(tmp_path), gpus=4, launcher="pytorch", eval_shards=4,
+                              backbones=["ant"], tasks=["detection", "classification"]))
+    ids = [s.id for s in plan.steps]
+    parts = [s for s in plan.steps if s.id.startswith("evaluate:detection/ant/full-network#")]
+    assert [p.argv[p.argv.index("--shard") + 1] for p in parts] == ["0/4", "1/4", "2/4", "3/4"]
+    assert all(p.gpus == 1 and "train:detection/ant/full-network" in p.deps for p in parts)
+    merge = next(s for s in plan.steps if s.id == "merge:detection/ant/full-network#shards")
+    assert merge.deps == [p.id for p in parts] and merge.gpus == 0
+    assert merge.id in plan.steps[-1].deps and ids.index(merge.id) > ids.index(parts[-1].id)
+    assert "evaluate:classification/ant/full-network" in ids  # main.py has no shards
+    results = tmp_path / "results" / "detection"
+    results.mkdir(parents=True)
+    for i in (0, 2):  # the merge takes the shard files there are when it runs
+        (results / f"ant__full-network.shard{i}-of-4.json").write_text("{}")
+    argv = merge.resolve(merge)
+    assert argv[1:4] == ["-m", "robust_transfer.cli", "merge"]
+    assert argv[4:] == [str(results / "ant__full-network.shard0-of-4.json"),
+                        str(results / "ant__full-network.shard2-of-4.json"),
+                        "-o", str(results / "ant__full-network.json")]
+    with pytest.raises(SuiteError, match="--eval-shards"):
+        build_plan(load_suite(REPO / "configs" / "cifar10.yaml"),
+                   Options(work_dir=str(tmp_path), eval_shards=0))
