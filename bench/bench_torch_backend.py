@@ -1,33 +1,41 @@
-"""Time the torch backend against the numpy reference and imagecorruptions 1.1.2, in one run.
+"""Time the torch backend against imagecorruptions 1.1.2 (and our numpy backend), in one run.
 
 For each corruption, all chosen severities on a batch of photographs, per backend:
 
 * ``imagecorruptions`` -- the package itself (through the test shim), one image per call;
 * ``numpy`` -- our reference backend, ``corrupt(image, ...)``, one image per call;
-* ``torch-cpu`` -- ``corrupt_batch(batch, ...)``, one call per severity for the whole batch
-  (``--threads 1 2`` times it once per torch thread count: ``torch-cpu-1t``, ``torch-cpu-2t``);
-* ``torch-cuda`` -- the same with the batch already on the GPU (output left there), timed with
-  synchronisation; only when CUDA is available.
+* ``torch-cpu-<T>t`` -- ``corrupt_batch(batch, ...)`` with T torch threads, one call per severity
+  for the whole batch (``--threads 1 2``: both, side by side);
+* ``torch-cuda`` -- the same with the batch already on the GPU (``--device cuda``), timed with
+  synchronisation.
 
-Printed: seconds per image per backend, the ratios imagecorruptions / X and numpy / torch, and
-the torch backends' images per second; the last rows are the whole grid (chosen corruptions x
-severities). Every ratio comes from this run. Our backends get one untimed warm-up call per
-corruption (it fills their caches: filter matrices, enlarged frost textures); imagecorruptions
-has no cache to fill.
+Printed: seconds per image per backend, the ratios, the torch backends' images per second per
+corruption and for the whole grid (all images / all seconds), then one PASS/FAIL line per target
+of issue 14 that this run can check:
 
-Runtime: imagecorruptions' glass_blur alone needs ~1 minute per 480x640 image for the five
-severities, so the default (2 images) takes ~5 minutes on one core; ``--quick`` (1 image at
-240x320, severities 1 and 5) about a minute; ``--skip-reference`` leaves imagecorruptions out
-(e.g. on a GPU machine: ``--skip-reference --batch 64``).
+* CPU: torch on 1 thread at least 25x imagecorruptions; torch on 2 threads no slower than on 1
+  (within 5 %: the machine is shared);
+* CUDA (``--device cuda``, by default batch 64 at 480x640): grid average >= 5000 img/s and every
+  corruption >= 1000 img/s; plus the largest difference between CUDA and CPU outputs over all
+  19 corruptions x 5 severities (4 images of 128x160).
 
-    .venv/bin/python bench/bench_torch_backend.py [--quick] [--images N] [--batch B]
-        [--size 480 640] [--corruptions benchmark] [--severities 1 2 3 4 5] [--repeat R]
-        [--threads T ...] [--rng-device cpu|images] [--skip-reference] [--json OUT.json]
+Every ratio comes from this run. Our backends get one untimed warm-up call per corruption (it
+fills their caches); imagecorruptions has no cache to fill. The exit status is 0 when every
+checked target passes, 1 otherwise.
+
+On a machine without imagecorruptions or scikit-image (a GPU machine with only torch and the
+usual scientific packages): ``--skip-reference --skip-numpy``; photographs fall back to a
+synthetic image when scikit-image is missing, and frost needs the package's textures (copy its
+``frost/`` folder and point RT_FROST_TEXTURES at it) or is skipped with a note.
+
+    .venv/bin/python bench/bench_torch_backend.py --threads 1 2 --json cpu.json
+    python3 bench/bench_torch_backend.py --device cuda --skip-reference --skip-numpy --json gpu.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -38,16 +46,57 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
-
-from bench_corruptions import load_images  # noqa: E402
 
 from robust_transfer.corruptions import (  # noqa: E402
     SEVERITIES,
+    TORCH_SEED_SCHEME,
     corrupt,
     corrupt_batch,
+    get_corruption_names,
     resolve_corruptions,
 )
+
+PHOTOGRAPHS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
+CPU_SPEED_UP_TARGET = 25.0
+CPU_THREADS_TOLERANCE = 1.05
+GPU_GRID_TARGET = 5000.0
+GPU_EACH_TARGET = 1000.0
+
+
+def load_images(count: int, height: int, width: int) -> list[tuple[str, np.ndarray]]:
+    """``count`` photographs of scikit-image resized to height x width; without scikit-image,
+    seeded synthetic images (gradients, edges, texture) of that size."""
+    from PIL import Image
+
+    try:
+        import skimage.data
+    except ImportError:
+        skimage = None
+    images = []
+    for index in range(count):
+        if skimage is not None:
+            name = PHOTOGRAPHS[index % len(PHOTOGRAPHS)]
+            photo = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+        else:
+            name = f"synthetic{index}"
+            rng = np.random.RandomState(index)
+            yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+            base = np.stack([xx / width, yy / height, (xx + yy) / (width + height)], -1) * 200
+            base += 40 * np.sin(xx / (5 + index)) * np.cos(yy / 7)[..., None]
+            base += rng.normal(0, 8, base.shape)
+            photo = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+        images.append((name, np.asarray(photo.resize((width, height), Image.LANCZOS))))
+    return images
+
+
+def frost_available() -> bool:
+    from robust_transfer.corruptions import _helpers
+
+    try:
+        _helpers.load_frost_texture(0)
+        return True
+    except RuntimeError:
+        return False
 
 
 def _best_of(repeat: int, run) -> float:
@@ -78,7 +127,7 @@ def time_numpy(name, images, severities, repeat) -> float:
     return _best_of(repeat, run)
 
 
-def time_torch(name, batch, severities, repeat, rng_device, threads=None) -> float:
+def time_torch(name, batch, severities, repeat, threads=None) -> float:
     import torch
 
     if threads:
@@ -88,14 +137,36 @@ def time_torch(name, batch, severities, repeat, rng_device, threads=None) -> flo
         if batch.is_cuda:
             torch.cuda.synchronize(batch.device)
 
-    corrupt_batch(batch[:1], name, 1, seed=0, rng_device=rng_device)
+    corrupt_batch(batch, name, severities[0], seed=0)  # warm-up at full size (caches, kernels)
     sync()
 
     def run():
         for severity in severities:
-            corrupt_batch(batch, name, severity, seed=0, rng_device=rng_device)
+            corrupt_batch(batch, name, severity, seed=0)
         sync()
     return _best_of(repeat, run)
+
+
+def cuda_against_cpu(images: list[np.ndarray]) -> dict:
+    """Largest and mean |CUDA - CPU| (grey levels) per corruption over severities 1-5, 4 images
+    at 128x160: the same Philox draws on both, so only float rounding differs."""
+    import torch
+    from PIL import Image
+
+    small = np.stack([np.asarray(Image.fromarray(images[i % len(images)]).resize((160, 128)))
+                      for i in range(4)])
+    batch = torch.from_numpy(small).permute(0, 3, 1, 2).contiguous()
+    names = [n for n in get_corruption_names("all") if n != "frost" or frost_available()]
+    worst = {}
+    for name in names:
+        largest, mean = 0, 0.0
+        for severity in SEVERITIES:
+            cpu = corrupt_batch(batch, name, severity, seed=5, keys=["a", "b", "c", "d"])
+            gpu = corrupt_batch(batch.cuda(), name, severity, seed=5, keys=["a", "b", "c", "d"])
+            diff = (cpu.to(torch.int16) - gpu.cpu().to(torch.int16)).abs()
+            largest, mean = max(largest, int(diff.max())), max(mean, float(diff.float().mean()))
+        worst[name] = {"max_levels": largest, "mean_levels": mean}
+    return worst
 
 
 SHORT = {"imagecorruptions": "ic", "numpy": "np"}
@@ -118,7 +189,7 @@ def format_table(rows: dict, backends: list[str], n_images: dict, severities) ->
     header += "".join(f"{_short(b) + ' img/s':>14}" for b in torch_backends)
     legend = ", ".join(f"{_short(b)} = {b}" for b in backends)
     lines = [f"seconds per image for {len(severities)} severities; a/b = time of a / time of b; "
-             f"{legend}", header, "-" * len(header)]
+             f"img/s counts one image at one severity; {legend}", header, "-" * len(header)]
     for name, row in rows.items():
         if name == "grid":
             lines.append("-" * len(header))
@@ -131,12 +202,44 @@ def format_table(rows: dict, backends: list[str], n_images: dict, severities) ->
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def check_targets(rows: dict, backends: list[str], n_images: dict, severities, names,
+                  complete: bool) -> list[tuple[str, bool, str]]:
+    """(target, passed, measured) for every target this run can check."""
+    checks = []
+    per = {b: rows["grid"][b] / n_images[b] for b in backends}
+    if "imagecorruptions" in backends and "torch-cpu-1t" in backends:
+        ratio = per["imagecorruptions"] / per["torch-cpu-1t"]
+        checks.append((f"CPU: torch 1 thread >= {CPU_SPEED_UP_TARGET:g}x imagecorruptions",
+                       ratio >= CPU_SPEED_UP_TARGET, f"{ratio:.1f}x"))
+    if "torch-cpu-1t" in backends and "torch-cpu-2t" in backends:
+        slower = per["torch-cpu-2t"] / per["torch-cpu-1t"]
+        checks.append(("CPU: torch 2 threads no slower than 1 (5 % noise allowed)",
+                       slower <= CPU_THREADS_TOLERANCE,
+                       f"2 threads take {slower:.2f}x the time of 1"))
+    if "torch-cuda" in backends:
+        calls = len(severities)
+        grid = calls * len(names) / per["torch-cuda"]
+        each = {n: calls * n_images["torch-cuda"] / rows[n]["torch-cuda"] for n in names}
+        slowest = min(each, key=each.get)
+        note = "" if complete else " (frost skipped: not the full 15)"
+        checks.append((f"CUDA: grid average >= {GPU_GRID_TARGET:g} img/s{note}",
+                       grid >= GPU_GRID_TARGET and complete, f"{grid:.0f} img/s"))
+        checks.append((f"CUDA: every corruption >= {GPU_EACH_TARGET:g} img/s",
+                       each[slowest] >= GPU_EACH_TARGET, f"slowest {slowest} {each[slowest]:.0f}"))
+    return checks
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cpu (default): torch on the CPU; cuda: torch on the GPU, batch 64 "
+                             "at 480x640 unless --batch/--size say otherwise, plus CUDA-vs-CPU "
+                             "differences")
     parser.add_argument("--images", type=int, default=2,
                         help="photographs for imagecorruptions and numpy (default 2)")
     parser.add_argument("--batch", type=int, default=None,
-                        help="torch batch size, the photographs repeated (default: --images)")
+                        help="torch batch size, the photographs repeated (default: --images; "
+                             "64 with --device cuda)")
     parser.add_argument("--size", nargs=2, type=int, default=(480, 640), metavar=("H", "W"),
                         help="image size (default 480 640)")
     parser.add_argument("--corruptions", nargs="+", default=["benchmark"],
@@ -145,48 +248,61 @@ def main(argv=None) -> int:
                         choices=SEVERITIES, help="severities (default 1 2 3 4 5)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="repeat each measurement, keep the fastest (default 1)")
-    parser.add_argument("--threads", type=int, nargs="+", default=None,
-                        help="torch CPU thread counts to time (default: torch's default)")
-    parser.add_argument("--rng-device", choices=("cpu", "images"), default="cpu",
-                        help="where torch draws random numbers (default cpu: same on any device)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                        help="torch CPU thread counts to time side by side (default 1 2)")
     parser.add_argument("--skip-reference", action="store_true",
-                        help="do not time imagecorruptions (the slow part)")
+                        help="do not time imagecorruptions (the slow part; needed where the "
+                             "package is not installed)")
     parser.add_argument("--skip-numpy", action="store_true", help="do not time the numpy backend")
+    parser.add_argument("--skip-cpu", action="store_true",
+                        help="with --device cuda: do not time torch on the CPU")
     parser.add_argument("--quick", action="store_true",
                         help="1 image, 240x320, severities 1 and 5 (about a minute)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     args = parser.parse_args(argv)
     if args.quick:
         args.images, args.size, args.severities = 1, (240, 320), [1, 5]
+    if args.batch is None:
+        args.batch = 64 if args.device == "cuda" else args.images
+    if min(args.images, args.batch, *args.threads) < 1:
+        parser.error("--images, --batch and --threads must be positive")
+    return args
 
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     import torch
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device")
     names = resolve_corruptions(args.corruptions)
+    complete = True
+    if "frost" in names and not frost_available():
+        names = [n for n in names if n != "frost"]
+        complete = False
+        print("note: frost skipped -- its textures come with imagecorruptions; copy the "
+              "package's frost/ folder and set RT_FROST_TEXTURES to time it", flush=True)
     photos = load_images(args.images, *args.size)
     images = [image for _, image in photos]
-    batch_size = args.batch or len(images)
     stacked = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    batch = stacked.repeat((batch_size + len(images) - 1) // len(images), 1, 1, 1)[:batch_size]
-    default_threads = torch.get_num_threads()
-    thread_counts = {}  # backend -> torch CPU threads
-    if args.threads:
-        thread_counts = {f"torch-cpu-{t}t": t for t in args.threads}
-    else:
-        thread_counts = {"torch-cpu": default_threads}
-    batches = {backend: batch.contiguous() for backend in thread_counts}
-    if torch.cuda.is_available():
-        batches["torch-cuda"] = batch.cuda().contiguous()
-        thread_counts["torch-cuda"] = default_threads
+    batch = stacked.repeat(-(-args.batch // len(images)), 1, 1, 1)[:args.batch].contiguous()
+    batches, thread_counts = {}, {}
+    if args.device == "cpu" or not args.skip_cpu:
+        for threads in args.threads:
+            batches[f"torch-cpu-{threads}t"] = batch
+            thread_counts[f"torch-cpu-{threads}t"] = threads
+    if args.device == "cuda":
+        batches["torch-cuda"] = batch.cuda()
+        thread_counts["torch-cuda"] = torch.get_num_threads()
     backends = ([] if args.skip_reference else ["imagecorruptions"])
     backends += ([] if args.skip_numpy else ["numpy"]) + list(batches)
-    n_images = {b: (batch_size if b in batches else len(images)) for b in backends}
+    n_images = {b: (args.batch if b in batches else len(images)) for b in backends}
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    print(f"{len(names)} corruptions x severities {args.severities}, "
-          f"{args.size[0]}x{args.size[1]}: "
+    print(f"{len(names)} corruptions x severities {args.severities}, {args.size[0]}x{args.size[1]}: "
           f"{len(images)} photograph(s) ({', '.join(n for n, _ in photos)}) for "
-          f"imagecorruptions/numpy, torch batch {batch_size}; torch {torch.__version__}, "
-          f"CPU threads {sorted(set(thread_counts.values()))}, CUDA device: {device}; rng on "
-          f"{args.rng_device}; best of {args.repeat}", flush=True)
+          f"imagecorruptions/numpy, torch batch {args.batch}; torch {torch.__version__}, "
+          f"CPU threads {sorted(set(thread_counts.values()))}, CUDA device: {device}; seed "
+          f"scheme {TORCH_SEED_SCHEME}; best of {args.repeat}", flush=True)
 
     reference = None
     if "imagecorruptions" in backends:
@@ -203,24 +319,35 @@ def main(argv=None) -> int:
             row["numpy"] = time_numpy(name, images, args.severities, args.repeat)
         for backend, tensor in batches.items():
             row[backend] = time_torch(name, tensor, args.severities, args.repeat,
-                                      args.rng_device, thread_counts[backend])
+                                      thread_counts[backend])
         rows[name] = row
-        print("  " + name + ": " + ", ".join(f"{b} {row[b] / n_images[b]:.3f} s/img"
+        print("  " + name + ": " + ", ".join(f"{b} {row[b] / n_images[b]:.4f} s/img"
                                              for b in backends), flush=True)
     rows["grid"] = {b: sum(rows[n][b] for n in names) for b in backends}
     rows["grid"]["cells"] = len(names)
     print(format_table(rows, backends, n_images, args.severities))
+    fidelity = cuda_against_cpu(images) if args.device == "cuda" else None
+    if fidelity:
+        worst = max(fidelity, key=lambda n: fidelity[n]["max_levels"])
+        print("CUDA vs CPU, 19 corruptions x 5 severities, 4 images 128x160: largest difference "
+              f"{fidelity[worst]['max_levels']} grey levels ({worst}); per corruption: "
+              + ", ".join(f"{n} {v['max_levels']}" for n, v in fidelity.items()))
+    checks = check_targets(rows, backends, n_images, args.severities, names, complete)
+    for target, passed, measured in checks:
+        print(f"{'PASS' if passed else 'FAIL'}  {target}: {measured}")
     if args.json:
         payload = {"images": [n for n, _ in photos], "size": list(args.size),
-                   "batch": batch_size, "severities": args.severities, "repeat": args.repeat,
-                   "seconds_total": rows, "images_per_backend": n_images,
+                   "batch": args.batch, "severities": args.severities, "repeat": args.repeat,
+                   "corruptions": names, "seconds_total": rows, "images_per_backend": n_images,
                    "python": platform.python_version(), "machine": platform.machine(),
-                   "numpy": np.__version__, "torch": torch.__version__,
-                   "threads": thread_counts, "cuda_device": device,
-                   "rng_device": args.rng_device, "date": time.strftime("%Y-%m-%d")}
+                   "cpu_count": os.cpu_count(), "numpy": np.__version__,
+                   "torch": torch.__version__, "threads": thread_counts, "cuda_device": device,
+                   "seed_scheme": TORCH_SEED_SCHEME, "cuda_vs_cpu": fidelity,
+                   "targets": [{"target": t, "passed": p, "measured": m} for t, p, m in checks],
+                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=1))
-    return 0
+    return 0 if all(passed for _, passed, _ in checks) else 1
 
 
 if __name__ == "__main__":

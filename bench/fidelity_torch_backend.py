@@ -7,7 +7,7 @@ thresholds; this prints the measured values):
   (astronaut and chelsea 128x160, coffee 97x131, grey camera 96x128) and severities;
 * random corruptions with the reference's draws (a RandomState replayed through the backend's
   samplers): the lowest PSNR over astronaut 128x160 and coffee 97x131;
-* random corruptions in distribution (torch's own generators, ``--seeds`` keys, astronaut at
+* random corruptions in distribution (the backend's own Philox draws, ``--seeds`` keys, astronaut at
   64x80): the largest relative difference of mean and std of |corrupted - clean| and the
   largest per-channel mean difference (grey levels), over the severities.
 

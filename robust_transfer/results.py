@@ -8,12 +8,16 @@ Layout (numbers are numbers, never strings)::
       "backbone": "regular", "transfer_mode": "full-network",
       "config": "...", "checkpoint": "...", "checkpoint_sha256": "...",
       "dataset": "coco_val2017", "seed": 0, "backend": "numpy",
+      "seed_scheme": "robust_transfer.corruptions/v1",
       "metrics": ["bbox_mAP", "segm_mAP"], "primary_metric": "bbox_mAP", "metric_scale": 1.0,
       "versions": {"torch": "2.14.1", ...}, "extra": {...},
       "cells": {"clean": {"0": {"bbox_mAP": 0.373}}, "fog": {"1": {...}, ...}}
     }
 
-Severity 0 is the clean cell and lives under the corruption key ``"clean"``.
+Severity 0 is the clean cell and lives under the corruption key ``"clean"``. ``seed_scheme``
+names how the backend turned seeds into random numbers (``corruptions.seed_scheme``); files
+written before the field existed are read with the scheme their backend had then
+(:func:`seed_scheme_of`), so old torch-backend results refuse to merge with new ones.
 """
 from __future__ import annotations
 
@@ -31,7 +35,8 @@ SCHEMA = "robust-transfer/results"
 SCHEMA_VERSION = 1
 
 #: Fields that identify one evaluation: shards and resumed runs must agree on all of them.
-IDENTITY_FIELDS = ("task", "model", "config", "checkpoint_sha256", "dataset", "seed", "backend")
+IDENTITY_FIELDS = ("task", "model", "config", "checkpoint_sha256", "dataset", "seed", "backend",
+                   "seed_scheme")
 _VERSIONED_PACKAGES = ("robust-transfer", "torch", "torchvision", "numpy", "mmengine", "mmcv",
                        "mmdet", "mmsegmentation", "imagecorruptions")
 
@@ -65,12 +70,14 @@ def new_results(*, task: str, model: str, metrics: Iterable[str], primary_metric
                 config: str | None = None, checkpoint: str | None = None,
                 checkpoint_sha256: str | None = None, dataset: str | None = None, seed: int = 0,
                 backend: str = "numpy", metric_scale: float = 1.0,
+                seed_scheme: str | None = None,
                 extra: Mapping[str, Any] | None = None) -> dict:
     """A results document with no cells yet.
 
     ``checkpoint_sha256`` is computed from ``checkpoint`` when that file exists and no hash
     is given. ``metric_scale`` is the full-scale value of the metrics (1 for fractions such as
     COCO AP, 100 for percentages such as mmseg's mIoU); mCE needs it to turn scores into errors.
+    ``seed_scheme`` defaults to the current scheme of ``backend``.
     """
     metrics = list(metrics)
     if not metrics:
@@ -82,6 +89,7 @@ def new_results(*, task: str, model: str, metrics: Iterable[str], primary_metric
         "task": task, "model": model, "backbone": backbone, "transfer_mode": transfer_mode,
         "config": config, "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256,
         "dataset": dataset, "seed": int(seed), "backend": backend,
+        "seed_scheme": seed_scheme if seed_scheme is not None else current_seed_scheme(backend),
         "metrics": metrics, "primary_metric": primary_metric or metrics[0],
         "metric_scale": float(metric_scale),
         "versions": package_versions(), "extra": dict(extra or {}), "cells": {},
@@ -163,9 +171,31 @@ def cells_by_int_severity(results: Mapping) -> dict[str, dict[int, dict[str, flo
     return {c: {int(s): dict(m) for s, m in by_sev.items()} for c, by_sev in results["cells"].items()}
 
 
+def seed_scheme_of(results: Mapping) -> str | None:
+    """The seed scheme a results document was written with; for files without the field, the
+    scheme its backend had before the field existed (torch: the torch.Generator scheme)."""
+    if "seed_scheme" in results:
+        return results["seed_scheme"]
+    from .corruptions._seeding import LEGACY_TORCH_SEED_SCHEME
+
+    backend = results.get("backend")
+    if isinstance(backend, str) and backend.startswith("torch"):
+        return LEGACY_TORCH_SEED_SCHEME
+    return current_seed_scheme(backend)
+
+
+def current_seed_scheme(backend) -> str | None:
+    """The seed scheme this version uses for ``backend`` (None for non-seeded sources)."""
+    from .corruptions._seeding import seed_scheme
+
+    return seed_scheme(backend)
+
+
 def identity(results: Mapping) -> dict:
     """The fields that must agree between shards or a resumed run of the same evaluation."""
-    return {key: results.get(key) for key in IDENTITY_FIELDS}
+    fields = {key: results.get(key) for key in IDENTITY_FIELDS}
+    fields["seed_scheme"] = seed_scheme_of(results)
+    return fields
 
 
 def check_same_evaluation(a: Mapping, b: Mapping, what: str = "results") -> None:
@@ -174,7 +204,9 @@ def check_same_evaluation(a: Mapping, b: Mapping, what: str = "results") -> None
     differing = [k for k in IDENTITY_FIELDS if ida[k] != idb[k]]
     if differing:
         detail = ", ".join(f"{k}: {ida[k]!r} != {idb[k]!r}" for k in differing)
-        raise ResultsError(f"{what} are of different evaluations ({detail})")
+        hint = ("; random draws differ between seed schemes: rerun the older results with this "
+                "version" if "seed_scheme" in differing else "")
+        raise ResultsError(f"{what} are of different evaluations ({detail}){hint}")
 
 
 def merge_results(documents: Iterable[Mapping]) -> dict:

@@ -9,7 +9,7 @@ Fidelity, three ways (docs/corruptions.md lists the measured numbers):
   the torch code compute the reference's image -- PSNR >= 40 dB. This checks each algorithm
   (angles, crops, thresholds, fractal, displacement fields, the sequential pixel shuffle) and
   the parameters it draws with;
-* random corruptions in distribution, with torch's own generators, over 20 seeds: mean and std
+* random corruptions in distribution, with the backend's own Philox draws, over 20 seeds: mean and std
   of |corrupted - clean| within 5 % of the reference's and the per-channel mean within 2 grey
   levels -- for the corruptions whose randomness is per pixel. Where a handful of numbers per
   image decide the picture (an angle, a texture and crop, a fractal, where drops fall), 20 draws
@@ -79,7 +79,7 @@ def test_pillow_and_linear_corruptions_are_identical(coffee_97x131, name):
 class _Replay:
     """Stand-ins for ``_torch``'s samplers that draw from one ``RandomState`` in the order and
     layout the reference uses (images (H, W, 3); the shuffle's draws row by row from the
-    bottom right)."""
+    bottom right), image after image of the batch."""
 
     def __init__(self, rng: np.random.RandomState):
         self.rng = rng
@@ -88,32 +88,36 @@ class _Replay:
     def _tensor(array) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
 
-    def randn(self, shape):
-        return lambda g: self._tensor(self.rng.standard_normal(tuple(shape)))
+    def _per_image(self, streams, draw) -> torch.Tensor:
+        return torch.stack([self._tensor(draw()) for _ in range(streams.count)])
 
-    def rand(self, shape):
-        return lambda g: self._tensor(self.rng.random_sample(tuple(shape)))
+    def randn(self, streams, shape):
+        return self._per_image(streams, lambda: self.rng.standard_normal(tuple(shape)))
 
-    def pixel_randn(self, shape):
-        return lambda g: self._tensor(
-            self.rng.standard_normal((shape[1], shape[2], shape[0])).transpose(2, 0, 1))
+    def rand(self, streams, shape):
+        return self._per_image(streams, lambda: self.rng.random_sample(tuple(shape)))
 
-    def pixel_rand(self, shape):
-        return lambda g: self._tensor(
-            self.rng.random_sample((shape[1], shape[2], shape[0])).transpose(2, 0, 1))
+    def pixel_randn(self, streams, shape):
+        return self._per_image(streams, lambda: self.rng.standard_normal(
+            (shape[1], shape[2], shape[0])).transpose(2, 0, 1))
 
-    def randint_array(self, low, high, shape):
-        def sample(g):
+    def pixel_rand(self, streams, shape):
+        return self._per_image(streams, lambda: self.rng.random_sample(
+            (shape[1], shape[2], shape[0])).transpose(2, 0, 1))
+
+    def randint_array(self, streams, low, high, shape):
+        def one_image():
             steps = [self.rng.randint(low, high, size=tuple(shape[1:]))[::-1, ::-1]
                      for _ in range(shape[0])]
-            return torch.from_numpy(np.ascontiguousarray(np.stack(steps))).to(torch.int16)
-        return sample
+            return torch.from_numpy(np.ascontiguousarray(np.stack(steps)))
+        return torch.stack([one_image() for _ in range(streams.count)])
 
-    def uniform_scalar(self, g, low, high):
-        return float(self.rng.uniform(low, high))
+    def uniform_scalar(self, streams, low, high):
+        return [float(self.rng.uniform(low, high)) for _ in range(streams.count)]
 
-    def randint(self, g, high, low=0):
-        return int(self.rng.randint(low, high))
+    def randint(self, streams, high, low=0):
+        highs = high if isinstance(high, (list, tuple)) else [high] * streams.count
+        return [int(self.rng.randint(low, h)) for h in highs]
 
 
 @pytest.fixture
@@ -224,12 +228,15 @@ def test_random_corruptions_match_reference_in_distribution(astronaut_128x160, n
 
 
 def test_samplers_draw_the_documented_ranges():
-    generator = torch.Generator().manual_seed(0)
-    angles = [_torch._uniform_scalar(generator, -45, 45) for _ in range(200)]
-    assert -45 <= min(angles) < -40 and 40 < max(angles) < 45
-    assert {_torch._randint(generator, 5) for _ in range(200)} == set(range(5))
-    draws = _torch._randint_array(-3, 3, (4000,))(generator)
-    assert set(draws.tolist()) == set(range(-3, 3))
+    from robust_transfer.corruptions._philox import PhiloxStreams
+
+    streams = PhiloxStreams([(i, 7) for i in range(200)], "cpu")
+    angles = _torch._uniform_scalar(streams, -45, 45)
+    assert len(angles) == 200 and -45 <= min(angles) < -40 and 40 < max(angles) < 45
+    assert set(_torch._randint(streams, [5] * 200)) == set(range(5))
+    draws = _torch._randint_array(streams, -3, 3, (20,))
+    assert draws.shape == (200, 20) and set(draws.unique().tolist()) == set(range(-3, 3))
+    assert _torch._pixel_randn(streams, (3, 4, 5)).shape == (200, 3, 4, 5)
 
 
 # ----------------------------------------------------------------------------- determinism
@@ -258,6 +265,22 @@ def test_batch_equals_single_calls_and_reruns(three_photos, name):
             np.testing.assert_array_equal(batch[index].permute(1, 2, 0).numpy(), single)
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_cpu_threads_do_not_change_the_bytes(three_photos, name):
+    # With T > 1 torch threads the CPU batch is split over T Python threads (one intra-op
+    # thread each); the output must be the single-thread output, and the setting restored.
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = C.corrupt_batch(three_photos, name, 4, seed=9, keys=["x", "y", "z"])
+        torch.set_num_threads(2)
+        split = C.corrupt_batch(three_photos, name, 4, seed=9, keys=["x", "y", "z"])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(single, split)
+
+
 def test_keys_and_seed_choose_the_stream(three_photos):
     images = three_photos[:1].repeat(3, 1, 1, 1)
     out = C.corrupt_batch(images, "gaussian_noise", 3, seed=0)  # default keys: 0, 1, 2
@@ -267,11 +290,13 @@ def test_keys_and_seed_choose_the_stream(three_photos):
         C.corrupt_batch(images[:1], "gaussian_noise", 3, seed=0, keys=[2])[0].numpy())
     other_seed = C.corrupt_batch(images, "gaussian_noise", 3, seed=1)
     assert not torch.equal(out, other_seed)
-    # Per-image generators are seeded from the same hash as the numpy backend's streams.
-    from robust_transfer.corruptions._seeding import stream_digest, torch_seed
+    # Per-image Philox keys come from the same hash as the numpy backend's streams.
+    from robust_transfer.corruptions._philox import stream_key
+    from robust_transfer.corruptions._seeding import stream_digest
 
-    assert torch_seed(0, "k", "fog", 2) == int.from_bytes(stream_digest(0, "k", "fog", 2)[:8],
-                                                          "little")
+    digest = stream_digest(0, "k", "fog", 2)
+    assert stream_key(0, "k", "fog", 2) == (int.from_bytes(digest[:4], "little"),
+                                            int.from_bytes(digest[4:8], "little"))
 
 
 def test_torch_global_random_state_is_neither_read_nor_changed(three_photos):
@@ -359,7 +384,8 @@ def test_large_non_square_fog_and_frost():
     (torch.zeros(2, 3, 40, 40, dtype=torch.uint8), {"keys": "ab"}, "sequence of 2 keys"),
     (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), {"keys": [1.5]}, "key must be None, a str"),
     (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), {"seed": "0"}, "seed must be an integer"),
-    (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), {"rng_device": "gpu"}, "rng_device"),
+    (torch.zeros(1, 3, 40, 40, dtype=torch.uint8), {"rng_device": "cpu"},
+     "rng_device='cpu' was removed with seed scheme philox4x32-10/v2"),
 ])
 def test_bad_batches_raise_value_error(images, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -66,6 +66,17 @@ def test_resume_skips_finished_cells(tmp_path):
                  resume=True, progress=False)
 
 
+def test_resume_refuses_a_file_of_another_seed_scheme(tmp_path):
+    path = tmp_path / "r.json"
+    cells = build_cells(["fog"], range(3))
+    run_grid(cells[:2], evaluate, new_results(task="t", model="m", metrics=["acc"],
+                                              backend="torch", seed_scheme="torch-generator/v1"),
+             path, progress=False)
+    with pytest.raises(ResultsError, match="seed_scheme: 'torch-generator/v1' != 'philox4x32-10/v2'"):
+        run_grid(cells, evaluate, new_results(task="t", model="m", metrics=["acc"], backend="torch"),
+                 path, resume=True, progress=False)
+
+
 def run_worker(path, *extra):
     return subprocess.run([sys.executable, str(WORKER), str(path), *extra], check=True,
                           capture_output=True, text=True, timeout=120, env=ENV)

@@ -83,3 +83,32 @@ def test_save_is_atomic_when_serialisation_fails(tmp_path):
         save_results(broken, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_results_record_the_seed_scheme_of_their_backend():
+    from robust_transfer.corruptions import NUMPY_SEED_SCHEME, TORCH_SEED_SCHEME
+
+    assert make()["seed_scheme"] == NUMPY_SEED_SCHEME
+    torch_results = new_results(task="t", model="m", metrics=["x"], backend="torch")
+    assert torch_results["seed_scheme"] == TORCH_SEED_SCHEME == "philox4x32-10/v2"
+    assert new_results(task="t", model="m", metrics=["x"], backend="torch-batch")["seed_scheme"] \
+        == TORCH_SEED_SCHEME
+    assert new_results(task="t", model="m", metrics=["x"],
+                       backend="cifar-c-files")["seed_scheme"] is None
+
+
+def test_merge_refuses_results_of_another_seed_scheme():
+    from robust_transfer.results import seed_scheme_of
+
+    new = new_results(task="t", model="m", metrics=["x"], backend="torch")
+    old = dict(new)
+    del old["seed_scheme"]  # written before the field existed: the torch.Generator scheme
+    assert seed_scheme_of(old) == "torch-generator/v1"
+    with pytest.raises(ResultsError, match="seed_scheme: 'philox4x32-10/v2' != "
+                                           "'torch-generator/v1'.*rerun the older results"):
+        merge_results([new, old])
+    # numpy streams did not change: old numpy files still merge with new ones.
+    old_numpy = make(cells=[("fog", 1, 0.5)])
+    del old_numpy["seed_scheme"]
+    assert merge_results([make(cells=[("fog", 2, 0.4)]), old_numpy])["cells"]["fog"].keys() \
+        == {"1", "2"}

@@ -42,19 +42,23 @@ from ._groups import (
 )
 from ._registry import get_numpy_corruption, registered_corruptions
 from ._seeding import SEED_SCHEME as _SEED_SCHEME  # noqa: F401
+from ._seeding import NUMPY_SEED_SCHEME, TORCH_SEED_SCHEME, seed_scheme
 from ._seeding import stream_digest as _stream_digest
 
 __all__ = [
     "BACKENDS",
     "CORRUPTION_GROUPS",
     "MIN_IMAGE_SIDE",
+    "NUMPY_SEED_SCHEME",
     "SEVERITIES",
+    "TORCH_SEED_SCHEME",
     "corrupt",
     "corrupt_batch",
     "corrupt_with_rng",
     "corruption_rng",
     "get_corruption_names",
     "resolve_corruptions",
+    "seed_scheme",
 ]
 
 BACKENDS = ("numpy", "torch")
@@ -157,7 +161,7 @@ def corruption_rng(seed: int, key, corruption_name: str, severity: int) -> np.ra
 
     SHA-256 of a canonical JSON string seeds a legacy ``RandomState`` (whose streams numpy keeps
     stable across versions). ``key`` may be None, a str or an int; ``"1"`` and ``1`` differ.
-    The torch backend seeds its ``torch.Generator`` from the same digest (``_seeding``).
+    The torch backend keys its Philox streams with the same digest (``_philox``).
     """
     digest = _stream_digest(seed, key, corruption_name, severity)
     return np.random.RandomState(np.frombuffer(digest, dtype="<u4").astype(np.uint32))
@@ -210,7 +214,7 @@ def corrupt(image, corruption_name: str, severity: int = 1, *, seed: int = 0, ke
 
 
 def corrupt_batch(images, corruption_name: str, severity: int = 1, *, seed: int = 0, keys=None,
-                  value_range=None, rng_device: str = "cpu"):
+                  value_range=None, rng_device=None):
     """Corrupt a batch of images with the torch backend: one corruption, one severity, one call.
 
     Args:
@@ -224,10 +228,9 @@ def corrupt_batch(images, corruption_name: str, severity: int = 1, *, seed: int 
         value_range: for floating-point images, the value of white: ``1.0`` for [0, 1] tensors,
             ``255.0`` for [0, 255] tensors (required -- the range is never guessed). Must be
             None (or 255) for uint8.
-        rng_device: ``"cpu"`` (default): every random number comes from a CPU
-            ``torch.Generator`` and is moved to the images' device, so the draws are the same on
-            any machine and device. ``"images"``: generators on the images' device (faster on a
-            GPU; reproducible only on the same kind of device and torch version).
+        rng_device: removed in seed scheme ``philox4x32-10/v2``; any value but None raises a
+            ValueError (every draw is now made on the images' device by a counter-based Philox
+            generator and is the same on the CPU and on CUDA, so there is nothing to choose).
 
     Returns:
         A new tensor of the input's shape, dtype and device. uint8 in: uint8 out, truncated like
@@ -236,9 +239,13 @@ def corrupt_batch(images, corruption_name: str, severity: int = 1, *, seed: int 
         RGB, first channel returned; alpha passed through). Image i equals
         ``corrupt_batch(images[i:i+1], ..., keys=[keys[i]])`` byte for byte on the CPU.
     """
+    if rng_device is not None:
+        raise ValueError(f"rng_device={rng_device!r} was removed with seed scheme "
+                         f"{TORCH_SEED_SCHEME}: draws are made on the images' device and are the "
+                         "same on CPU and CUDA; drop the argument")
     name = _check_name(corruption_name)
     severity = _check_severity(severity)
     from . import _torch
 
     return _torch.corrupt_tensor(images, name, severity, seed=seed, keys=keys,
-                                 value_range=value_range, rng_device=rng_device)
+                                 value_range=value_range)

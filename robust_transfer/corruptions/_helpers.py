@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+import os
 from pathlib import Path
 
 import cv2
@@ -264,13 +265,21 @@ FROST_TEXTURE_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "
 _TEXTURE_PACKAGE = "imagecorruptions"
 
 
+FROST_DIRECTORY_VARIABLE = "RT_FROST_TEXTURES"
+
+
 def _frost_directory() -> Path:
-    """Folder of the frost photographs inside the installed imagecorruptions package.
+    """Folder of the frost photographs inside the installed imagecorruptions package, or the
+    folder named by the environment variable RT_FROST_TEXTURES (a copy of that package's
+    ``frost/`` folder, for machines where the package cannot be installed).
 
     Located with importlib's package spec rather than importlib.resources.files(), because the
     latter imports the package, and imagecorruptions' __init__ imports pkg_resources (gone in
     recent setuptools); the spec finds the files without executing any of its code.
     """
+    override = os.environ.get(FROST_DIRECTORY_VARIABLE)
+    if override:
+        return Path(override)
     spec = importlib.util.find_spec(_TEXTURE_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError(

@@ -42,10 +42,10 @@ def registered_corruptions() -> list[str]:
 # ----------------------------------------------------------------------------- torch backend
 # Contract of a registered torch corruption (see ``_torch``)::
 #
-#     def fog(x: torch.Tensor, severity: int, gens: list[torch.Generator]) -> torch.Tensor
+#     def fog(x: torch.Tensor, severity: int, rng: PhiloxStreams) -> torch.Tensor
 #
-# ``x`` is a float32 (N, 3, H, W) tensor with values in [0, 255] on any device, ``gens`` one
-# seeded generator per image; the result is float32 (N, 3, H, W) clipped to [0, 255]. A function
+# ``x`` is a float32 (N, 3, H, W) tensor with values in [0, 255] on any device, ``rng`` the
+# batch's Philox streams (one per image, on x's device, ``_philox``); the result is float32 (N, 3, H, W) clipped to [0, 255]. A function
 # marked ``fn.uint8_in_out = True`` (8-bit codecs: pixelate, jpeg_compression) receives and
 # returns uint8 (N, 3, H, W) instead.
 

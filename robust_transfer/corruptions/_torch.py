@@ -2,15 +2,16 @@
 
 Same algorithms and per-severity parameters (``_params``) as the numpy reference; every function
 follows the torch registry contract (``_registry``): float32 (N, 3, H, W) values in [0, 255] on
-any device, one seeded ``torch.Generator`` per image, result clipped to [0, 255]. The front doors
+any device, one Philox stream per image, result clipped to [0, 255]. The front doors
 are ``corrupt_batch`` (tensors) and ``corrupt(..., backend="torch")`` (one numpy image) in
 ``robust_transfer.corruptions``; docs/corruptions.md lists the measured fidelity and the
 differences from the reference.
 
-Random numbers: image i draws from ``torch.Generator().manual_seed(torch_seed(seed, keys[i],
-corruption, severity))`` (``_seeding``), on the CPU by default, and the draws are moved to the
-images' device. They are not the numpy backend's numbers (another generator), so random
-corruptions agree with the reference in distribution, deterministic ones pixel for pixel.
+Random numbers: image i draws from its Philox 4x32-10 stream keyed by (seed, keys[i],
+corruption, severity) (``_philox``), computed on the images' device in integer tensor ops: the
+same draws on the CPU and on CUDA (seed scheme ``TORCH_SEED_SCHEME``). They are not the numpy
+backend's numbers (another generator), so random corruptions agree with the reference in
+distribution, deterministic ones pixel for pixel.
 """
 from __future__ import annotations
 
@@ -58,69 +59,68 @@ from ._params import (
     ZOOM_BLUR_FACTORS,
 )
 from ._registry import get_torch_corruption, register_torch_corruption, registered_torch_corruptions
-from ._seeding import canonical_key, check_seed, torch_seed
+from ._philox import PhiloxStreams, stream_key
+from ._seeding import canonical_key, check_seed
 
-RNG_DEVICES = ("cpu", "images")
-
-# ----------------------------------------------------------------------------- per-image helpers
+# ----------------------------------------------------------------------------- CPU work per image
 
 
-def _map_images(fn, count: int, device: torch.device) -> list:
-    """[fn(0), ..., fn(count-1)]; on the CPU in a few threads (the per-image work here --
-    Poisson draws, JPEG coding, OpenCV -- is serial and releases the GIL). Results do not
-    depend on the threading: every image has its own generator."""
+def _map_images(fn, count: int) -> list:
+    """[fn(0), ..., fn(count-1)] for CPU-only per-image work (JPEG coding, OpenCV), in up to
+    ``torch.get_num_threads()`` threads: libjpeg and OpenCV release the GIL, so the threads run
+    in parallel. No draw happens inside, so the threading cannot change a result."""
     workers = min(count, torch.get_num_threads(), os.cpu_count() or 1)
-    if device.type != "cpu" or workers <= 1:
+    if workers <= 1:
         return [fn(i) for i in range(count)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(fn, range(count)))
 
 
-def _draw(gens, device: torch.device, sample) -> torch.Tensor:
-    """Stack ``sample(generator)`` over the images (one stream each) and move it to ``device``.
-    CPU generators draw in a few threads (each generator is serial, the images independent)."""
-    drawn = _map_images(lambda i: sample(gens[i]), len(gens), gens[0].device)
-    return torch.stack(drawn).to(device)
+# ----------------------------------------------------------------------------- samplers
+
+# Every random number goes through one of the samplers below; each is one draw call of the
+# batch's Philox streams and returns (N, ...) on the streams' device (tests replay the
+# reference's RandomState through them to check each corruption with the reference's draws).
 
 
-# Every random number goes through one of the samplers below (tests replay the reference's
-# RandomState through them to check each corruption with the reference's own draws).
+def _randn(rng: PhiloxStreams, shape) -> torch.Tensor:
+    """Standard normal numbers, (N, *shape)."""
+    return rng.normal(shape)
 
 
-def _randn(shape):
-    """Standard normal numbers of ``shape``."""
-    return lambda g: torch.randn(shape, generator=g, device=g.device)
+def _rand(rng: PhiloxStreams, shape) -> torch.Tensor:
+    """Uniform numbers in [0, 1), (N, *shape)."""
+    return rng.uniform(shape)
 
 
-def _rand(shape):
-    """Uniform numbers in [0, 1) of ``shape``."""
-    return lambda g: torch.rand(shape, generator=g, device=g.device)
+def _pixel_randn(rng: PhiloxStreams, shape) -> torch.Tensor:
+    """Standard normal noise for images of ``shape`` (3, H, W)."""
+    return rng.normal(shape)
 
 
-def _pixel_randn(shape):
-    """Standard normal noise for an image of ``shape`` (3, H, W)."""
-    return _randn(shape)
+def _pixel_rand(rng: PhiloxStreams, shape) -> torch.Tensor:
+    """Uniform [0, 1) noise for images of ``shape`` (3, H, W)."""
+    return rng.uniform(shape)
 
 
-def _pixel_rand(shape):
-    """Uniform [0, 1) noise for an image of ``shape`` (3, H, W)."""
-    return _rand(shape)
+def _randint_array(rng: PhiloxStreams, low: int, high: int, shape) -> torch.Tensor:
+    """Integers in [low, high), (N, *shape)."""
+    return rng.integers(low, high, shape)
 
 
-def _randint_array(low: int, high: int, shape):
-    """Integers in [low, high) of ``shape`` (int16: three times faster than int64 on a CPU)."""
-    return lambda g: torch.randint(low, high, shape, generator=g, device=g.device,
-                                   dtype=torch.int16)
+def _uniform_scalar(rng: PhiloxStreams, low: float, high: float) -> list[float]:
+    """One uniform number in [low, high) per image (float64), as Python floats."""
+    return (low + (high - low) * rng.uniform((), dtype=torch.float64)).tolist()
 
 
-def _uniform_scalar(g: torch.Generator, low: float, high: float) -> float:
-    """One uniform draw in [low, high) as a Python float (float64 precision)."""
-    u = torch.rand((), generator=g, device=g.device, dtype=torch.float64).item()
-    return low + (high - low) * u
+def _randint(rng: PhiloxStreams, high, low: int = 0) -> list[int]:
+    """One integer in [low, high) per image; ``high`` may differ per image (a sequence)."""
+    return rng.integers(low, high).tolist()
 
 
-def _randint(g: torch.Generator, high: int, low: int = 0) -> int:
-    return int(torch.randint(low, high, (1,), generator=g, device=g.device).item())
+def _poisson(rng: PhiloxStreams, levels: torch.Tensor, photons: float) -> torch.Tensor:
+    """Poisson counts of rate ``levels / 255 * photons`` per value (exact in distribution)."""
+    return rng.poisson_uint8_levels(levels, photons)
 
 
 def _unit_to_255(x: torch.Tensor) -> torch.Tensor:
@@ -131,42 +131,37 @@ def _unit_to_255(x: torch.Tensor) -> torch.Tensor:
 
 
 @register_torch_corruption
-def gaussian_noise(x, severity, gens):
+def gaussian_noise(x, severity, rng):
     """Additive Gaussian noise on [0, 1] intensities."""
-    noise = _draw(gens, x.device, _pixel_randn(x.shape[1:])) * GAUSSIAN_NOISE_STD[severity - 1]
+    noise = _pixel_randn(rng, x.shape[1:]) * GAUSSIAN_NOISE_STD[severity - 1]
     return _unit_to_255(noise.add_(x / 255))
 
 
 @register_torch_corruption
-def shot_noise(x, severity, gens):
-    """Poisson (photon) noise, ``torch.poisson`` per image with its generator."""
+def shot_noise(x, severity, rng):
+    """Poisson (photon) noise: counts of rate x / 255 * photons, exact inversion on the device
+    (``PhiloxStreams.poisson_uint8_levels``)."""
     photons = SHOT_NOISE_PHOTONS[severity - 1]
-    rates = x / 255 * photons
-
-    def counts(i):
-        g = gens[i]
-        return torch.poisson(rates[i].to(g.device), generator=g)
-
-    drawn = torch.stack(_map_images(counts, len(gens), gens[0].device)).to(x.device)
+    drawn = _poisson(rng, x, photons).to(torch.float32)
     return _unit_to_255(drawn.div_(photons))
 
 
 @register_torch_corruption
-def impulse_noise(x, severity, gens):
+def impulse_noise(x, severity, rng):
     """Salt and pepper: each value hit with probability ``amount``, then 1 or 0 with probability
     1/2 each (scikit-image 0.26's distribution, one uniform draw per value, as the numpy
     backend)."""
     amount = IMPULSE_NOISE_AMOUNT[severity - 1]
-    uniform = _draw(gens, x.device, _pixel_rand(x.shape[1:]))
+    uniform = _pixel_rand(rng, x.shape[1:])
     out = torch.where(uniform < amount / 2, 255.0, x)
     return torch.where((uniform >= amount / 2) & (uniform < amount), 0.0, out)
 
 
 @register_torch_corruption
-def speckle_noise(x, severity, gens):
+def speckle_noise(x, severity, rng):
     """Multiplicative Gaussian noise: x + x * N(0, c)."""
     unit = x / 255
-    noise = _draw(gens, x.device, _pixel_randn(x.shape[1:])) * SPECKLE_NOISE_STD[severity - 1]
+    noise = _pixel_randn(rng, x.shape[1:]) * SPECKLE_NOISE_STD[severity - 1]
     return _unit_to_255(noise.mul_(unit).add_(unit))
 
 
@@ -174,20 +169,20 @@ def speckle_noise(x, severity, gens):
 
 
 @register_torch_corruption
-def gaussian_blur(x, severity, gens):
+def gaussian_blur(x, severity, rng):
     """Gaussian blur of each channel (scipy's filter, mode 'nearest', 4 sigma)."""
     return _unit_to_255(T.gaussian_filter(x / 255, GAUSSIAN_BLUR_SIGMA[severity - 1]))
 
 
 @register_torch_corruption
-def glass_blur(x, severity, gens):
+def glass_blur(x, severity, rng):
     """Blur, quantise to 8 bits, shuffle pixels locally (the reference's sequential shuffle,
     resolved exactly in parallel by ``glass_shuffle_sources``), blur again."""
     sigma, max_delta, iterations = GLASS_BLUR_PARAMS[severity - 1]
     count, channels, height, width = x.shape
     blurred = torch.trunc(T.gaussian_filter(x / 255, sigma) * 255).clamp_(0, 255)
     shape = (iterations, max(0, height - 2 * max_delta), max(0, width - 2 * max_delta), 2)
-    draws = _draw(gens, x.device, _randint_array(-max_delta, max_delta, shape))
+    draws = _randint_array(rng, -max_delta, max_delta, shape)
     sources = T.glass_shuffle_sources(height, width, max_delta, draws)
     shuffled = torch.gather(blurred.reshape(count, channels, -1), 2,
                             sources[:, None, :].expand(-1, channels, -1)).reshape(x.shape)
@@ -195,22 +190,22 @@ def glass_blur(x, severity, gens):
 
 
 @register_torch_corruption
-def defocus_blur(x, severity, gens):
+def defocus_blur(x, severity, rng):
     """Convolution with the reference's anti-aliased disk (OpenCV border REFLECT_101)."""
     radius, alias_blur = DEFOCUS_BLUR_PARAMS[severity - 1]
     return _unit_to_255(T.filter2d_reflect101(x / 255, H.disk_kernel(radius, alias_blur)))
 
 
 @register_torch_corruption
-def motion_blur(x, severity, gens):
+def motion_blur(x, severity, rng):
     """Linear motion blur, each image at its own random angle in [-45, 45) degrees."""
     radius, sigma = MOTION_BLUR_PARAMS[severity - 1]
-    angles = [_uniform_scalar(g, *MOTION_BLUR_ANGLE_RANGE) for g in gens]
+    angles = _uniform_scalar(rng, *MOTION_BLUR_ANGLE_RANGE)
     return T.motion_blur(x, radius, sigma, angles).clamp_(0, 255)
 
 
 @register_torch_corruption
-def zoom_blur(x, severity, gens):
+def zoom_blur(x, severity, rng):
     """Average of the image and centre zooms of it (radial blur)."""
     factors = ZOOM_BLUR_FACTORS[severity - 1]
     # Channels-last: torch's bilinear resize of a cropped view is ~3x faster in this layout.
@@ -225,12 +220,12 @@ def zoom_blur(x, severity, gens):
 
 
 @register_torch_corruption
-def snow(x, severity, gens):
+def snow(x, severity, rng):
     """Snow flakes (thresholded, zoomed noise, motion-blurred) over a brightened image."""
     mean, std, zoom, threshold, radius, sigma, image_weight = SNOW_PARAMS[severity - 1]
     height, width = x.shape[-2:]
-    flakes = _draw(gens, x.device, _randn((1, height, width))).mul_(std).add_(mean)
-    angles = [_uniform_scalar(g, *SNOW_ANGLE_RANGE) for g in gens]
+    flakes = _randn(rng, (1, height, width)).mul_(std).add_(mean)
+    angles = _uniform_scalar(rng, *SNOW_ANGLE_RANGE)
     # As the reference: blur the whole zoomed layer (larger than the image), crop afterwards.
     flakes = T.clipped_zoom(flakes, zoom, crop_to_input=False)
     flakes = torch.where(flakes < threshold, 0.0, flakes).clamp_(0, 1)
@@ -245,18 +240,17 @@ def snow(x, severity, gens):
 
 
 @register_torch_corruption
-def frost(x, severity, gens):
+def frost(x, severity, rng):
     """Blend with a random crop of a photograph of frost on glass (the reference's textures,
     enlarged by the same cv2.resize, cached per image size and device)."""
     image_weight, frost_weight = FROST_PARAMS[severity - 1]
     height, width = x.shape[-2:]
-    crops = []
-    for g in gens:
-        index = _randint(g, FROST_TEXTURES_DRAWN)
-        texture = _frost_texture(index, height, width, str(x.device))
-        top = _randint(g, texture.shape[1] - height)
-        left = _randint(g, texture.shape[2] - width)
-        crops.append(texture[:, top:top + height, left:left + width])
+    indices = _randint(rng, [FROST_TEXTURES_DRAWN] * rng.count)
+    textures = [_frost_texture(index, height, width, str(x.device)) for index in indices]
+    tops = _randint(rng, [texture.shape[1] - height for texture in textures])
+    lefts = _randint(rng, [texture.shape[2] - width for texture in textures])
+    crops = [texture[:, top:top + height, left:left + width]
+             for texture, top, left in zip(textures, tops, lefts)]
     out = torch.stack(crops).mul_(frost_weight)
     return out.add_(x, alpha=image_weight).clamp_(0, 255)
 
@@ -277,14 +271,14 @@ def _frost_texture(index: int, height: int, width: int, device: str) -> torch.Te
 
 
 @register_torch_corruption
-def fog(x, severity, gens):
+def fog(x, severity, rng):
     """Add a plasma-fractal haze (batched diamond-square in torch) and rescale so the brightest
     value keeps its level."""
     strength, wibble_decay = FOG_PARAMS[severity - 1]
     height, width = x.shape[-2:]
     map_size = H.next_power_of_two(int(max(height, width, 3)))
     haze = T.plasma_fractal(map_size, wibble_decay,
-                            lambda shape: _draw(gens, x.device, _rand(shape)))
+                            lambda shape: _rand(rng, shape))
     unit = x / 255
     max_val = unit.amax(dim=(1, 2, 3), keepdim=True)
     unit = unit + strength * haze[:, None, :height, :width]
@@ -298,7 +292,7 @@ def _hsv_value(unit: torch.Tensor):
 
 
 @register_torch_corruption
-def brightness(x, severity, gens):
+def brightness(x, severity, rng):
     """Raise the HSV value channel, in closed form: with hue and saturation fixed, RGB scales
     with the value, so rgb' = v' - (v - rgb) v' / v (black pixels become grey v'). Equals
     scikit-image's rgb2hsv -> hsv2rgb round trip up to float rounding."""
@@ -311,13 +305,13 @@ def brightness(x, severity, gens):
 
 
 @register_torch_corruption
-def spatter(x, severity, gens):
+def spatter(x, severity, rng):
     """Water drops (severities 1-3) or mud (4-5). The liquid layer and mud are torch; the water
     drops' shading (Canny edges, distance transform, histogram equalisation, emboss) is the
     numpy backend's OpenCV code, run per image on the CPU."""
     mean, std, blur, threshold, strength, is_mud = SPATTER_PARAMS[severity - 1]
     height, width = x.shape[-2:]
-    liquid = _draw(gens, x.device, _randn((1, height, width))).mul_(std).add_(mean)
+    liquid = _randn(rng, (1, height, width)).mul_(std).add_(mean)
     liquid = T.gaussian_filter(liquid, blur)
     liquid = torch.where(liquid < threshold, 0.0, liquid)
     unit = x / 255
@@ -327,8 +321,7 @@ def spatter(x, severity, gens):
         mud = torch.tensor(SPATTER_MUD_COLOUR, device=x.device).view(1, 3, 1, 1)
         return _unit_to_255(unit * (1 - mask) + mud * mask)
     layers = liquid[:, 0].cpu().numpy().astype(np.float64)
-    masks = _map_images(lambda i: water_spatter_mask(layers[i], strength), len(gens),
-                        torch.device("cpu"))
+    masks = _map_images(lambda i: water_spatter_mask(layers[i], strength), len(layers))
     mask = torch.from_numpy(np.stack(masks)).to(x.device)[:, None]
     water = torch.tensor(SPATTER_WATER_COLOUR, device=x.device).view(1, 3, 1, 1)
     return _unit_to_255(unit + mask * water)
@@ -338,7 +331,7 @@ def spatter(x, severity, gens):
 
 
 @register_torch_corruption
-def contrast(x, severity, gens):
+def contrast(x, severity, rng):
     """Pull every channel towards its mean."""
     unit = x / 255
     means = unit.mean(dim=(2, 3), keepdim=True)
@@ -346,14 +339,14 @@ def contrast(x, severity, gens):
 
 
 @register_torch_corruption
-def elastic_transform(x, severity, gens):
+def elastic_transform(x, severity, rng):
     """Smooth random displacement field (uniform noise, Gaussian filter with scipy's 'reflect'
     border and 3 sigma) applied by bilinear resampling with scipy's 'reflect' border."""
     height, width = x.shape[-2:]
     sigma = (height * ELASTIC_SIGMA_FRACTION, width * ELASTIC_SIGMA_FRACTION)
     alpha = ELASTIC_ALPHA[severity - 1]
     max_shift = height * ELASTIC_MAX_SHIFT_FRACTION
-    fields = _draw(gens, x.device, _rand((2, height, width)))  # dx, then dy
+    fields = _rand(rng, (2, height, width))  # dx, then dy
     fields = fields.mul_(2 * max_shift).sub_(max_shift)
     fields = T.gaussian_filter(fields, sigma, mode="reflect", truncate=ELASTIC_TRUNCATE) * alpha
     warped = T.remap_bilinear_reflect(x / 255, fields[:, 1], fields[:, 0])
@@ -369,7 +362,7 @@ def _uint8_in_out(fn):
 
 @register_torch_corruption
 @_uint8_in_out
-def pixelate(x, severity, gens):
+def pixelate(x, severity, rng):
     """Pillow's BOX downsample and NEAREST upsample, re-implemented bit-exactly in torch."""
     scale = PIXELATE_SCALE[severity - 1]
     height, width = x.shape[-2:]
@@ -378,20 +371,73 @@ def pixelate(x, severity, gens):
 
 @register_torch_corruption
 @_uint8_in_out
-def jpeg_compression(x, severity, gens):
-    """Encode and decode as JPEG with Pillow (as the reference), per image on the CPU."""
+def jpeg_compression(x, severity, rng):
+    """Encode and decode as JPEG with Pillow (as the reference): one image per task in a pool of
+    CPU threads (libjpeg releases the GIL), the same bytes as Pillow. On a CUDA device whose
+    torchvision encodes and decodes JPEG on the GPU within the stated bound of Pillow
+    (:func:`gpu_jpeg_usable`), nvjpeg instead."""
     quality = JPEG_QUALITY[severity - 1]
+    if x.device.type == "cuda" and gpu_jpeg_usable(x.device):
+        return _gpu_jpeg(x, quality)
     images = x.permute(0, 2, 3, 1).cpu().numpy()
-
-    def code(i):
-        buffer = BytesIO()
-        Image.fromarray(images[i]).save(buffer, "JPEG", quality=quality)
-        buffer.seek(0)
-        with Image.open(buffer) as decoded:
-            return np.array(decoded.convert("RGB"))
-
-    decoded = np.stack(_map_images(code, len(images), torch.device("cpu")))
+    decoded = np.stack(_map_images(lambda i: pil_jpeg(images[i], quality), len(images)))
     return torch.from_numpy(decoded).permute(0, 3, 1, 2).to(x.device).contiguous()
+
+
+def pil_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 through Pillow's JPEG encoder and decoder (the reference's codec)."""
+    buffer = BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.array(decoded.convert("RGB"))
+
+
+# nvjpeg is used only when its result stays this close to Pillow's on the probe image at every
+# JPEG_QUALITY: mean |difference| in grey levels, and the largest difference. (libjpeg and nvjpeg
+# round the DCT and the colour conversion differently; Pillow's bytes are the reference.)
+GPU_JPEG_MAX_MEAN_LEVELS = 0.5
+GPU_JPEG_MAX_LEVELS = 8
+GPU_JPEG_VARIABLE = "RT_GPU_JPEG"  # "0" turns the GPU path off
+_GPU_JPEG_PROBED: dict = {}
+
+
+def _gpu_jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    encoded = encode_jpeg(list(x.unbind(0)), quality=quality)
+    decoded = decode_jpeg(encoded, device=x.device)
+    return torch.stack(decoded).contiguous()
+
+
+def _jpeg_probe_image() -> np.ndarray:
+    """A fixed 96x128 RGB test image with smooth gradients, edges and fine texture."""
+    yy, xx = np.mgrid[0:96, 0:128].astype(np.float64)
+    texture = np.sin(xx * 0.9) * np.cos(yy * 0.7) * 40
+    image = np.stack([xx * 2, yy * 2.5, (xx + yy) + texture + 60], axis=-1)
+    image[30:60, 40:90] = (220, 40, 30)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def gpu_jpeg_usable(device: torch.device) -> bool:
+    """Whether this machine's torchvision codes JPEG on ``device`` within the stated bound of
+    Pillow (probed once per device; any error -- e.g. "Input tensor must be a CPU tensor" from a
+    torchvision built without GPU encoding -- means no)."""
+    key = str(device)
+    if key not in _GPU_JPEG_PROBED:
+        usable = os.environ.get(GPU_JPEG_VARIABLE, "1") != "0"
+        try:
+            probe = _jpeg_probe_image()
+            batch = torch.from_numpy(probe).permute(2, 0, 1)[None].to(device)
+            for quality in JPEG_QUALITY if usable else ():
+                diff = np.abs(_gpu_jpeg(batch, quality)[0].permute(1, 2, 0).cpu().numpy()
+                              .astype(np.int16) - pil_jpeg(probe, quality).astype(np.int16))
+                if diff.mean() > GPU_JPEG_MAX_MEAN_LEVELS or diff.max() > GPU_JPEG_MAX_LEVELS:
+                    usable = False
+        except Exception:  # noqa: BLE001 -- any failure of the optional GPU codec: use Pillow
+            usable = False
+        _GPU_JPEG_PROBED[key] = usable
+    return _GPU_JPEG_PROBED[key]
 
 
 def _saturation_closed_form(unit: torch.Tensor, factor: float, offset: float) -> torch.Tensor:
@@ -413,7 +459,7 @@ def _saturation_closed_form(unit: torch.Tensor, factor: float, offset: float) ->
 
 
 @register_torch_corruption
-def saturate(x, severity, gens):
+def saturate(x, severity, rng):
     """Scale (and offset) the HSV saturation (closed form, see ``_saturation_closed_form``)."""
     factor, offset = SATURATE_PARAMS[severity - 1]
     return _unit_to_255(_saturation_closed_form(x / 255, factor, offset))
@@ -467,7 +513,8 @@ def _check_batch(images) -> tuple[int, int, int, int]:
     return count, channels, height, width
 
 
-def _generators(seed, keys, count: int, name: str, severity: int, device: torch.device):
+def _stream_keys(seed, keys, count: int, name: str, severity: int) -> list[tuple[int, int]]:
+    """The Philox key of every image: (seed, keys[i], corruption, severity) hashed."""
     check_seed(seed)
     if keys is None:
         keys = list(range(count))
@@ -479,40 +526,60 @@ def _generators(seed, keys, count: int, name: str, severity: int, device: torch.
         if len(keys) != count:
             raise ValueError(f"keys must have one key per image: got {len(keys)} keys for "
                              f"{count} images")
-    gens = []
-    for key in keys:
-        generator = torch.Generator(device=device)
-        generator.manual_seed(torch_seed(seed, canonical_key(key), name, severity))
-        gens.append(generator)
-    return gens
+    return [stream_key(seed, canonical_key(key), name, severity) for key in keys]
 
 
 def corrupt_tensor(images: torch.Tensor, name: str, severity: int, *, seed: int = 0, keys=None,
-                   value_range=None, rng_device: str = "cpu") -> torch.Tensor:
-    """The work behind ``corrupt_batch`` (name and severity already validated)."""
+                   value_range=None) -> torch.Tensor:
+    """The work behind ``corrupt_batch`` (name and severity already validated).
+
+    On the CPU with T > 1 torch threads, the batch is split into up to T parts corrupted in T
+    Python threads with one intra-op thread each, then joined (the bytes do not change: every
+    image has its own stream and the kernels are batch-invariant). Why: an op split over T
+    threads waits for all of them at its end, so on a shared machine, where a thread can lose
+    its core for a scheduler slice, a corruption made of many short ops ran several times
+    slower on 2 threads than on 1; whole sub-batches wait only once.
+    """
     count, channels, _, _ = _check_batch(images)
     scale = _check_value_range(images, value_range)
-    if rng_device not in RNG_DEVICES:
-        raise ValueError(f"unknown rng_device {rng_device!r}; allowed: {', '.join(RNG_DEVICES)}")
-    gen_device = torch.device("cpu") if rng_device == "cpu" else images.device
-    gens = _generators(seed, keys, count, name, severity, gen_device)
+    stream_keys = _stream_keys(seed, keys, count, name, severity)
     if count == 0:
         return images.clone()
+    workers = min(count, torch.get_num_threads()) if images.device.type == "cpu" else 1
+    if workers <= 1:
+        return _corrupt_batch(images, name, severity, scale, stream_keys)
+    parts = [part.tolist() for part in np.array_split(np.arange(count), workers)]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            outputs = list(pool.map(
+                lambda part: _corrupt_batch(images[part[0]:part[-1] + 1], name, severity, scale,
+                                            stream_keys[part[0]:part[-1] + 1]), parts))
+    finally:
+        torch.set_num_threads(previous)
+    return torch.cat(outputs)
 
+
+def _corrupt_batch(images: torch.Tensor, name: str, severity: int, scale: float,
+                   stream_keys) -> torch.Tensor:
+    """Corrupt a validated batch in the calling thread (see :func:`corrupt_tensor`)."""
+    channels = images.shape[1]
+    rng = PhiloxStreams(stream_keys, images.device)
     rgb = images[:, :3] if channels != 1 else images.expand(-1, 3, -1, -1)
     fn = get_torch_corruption(name)
     with torch.no_grad(), T.full_float32_matmul(images.device):
         if getattr(fn, "uint8_in_out", False):
             if images.dtype != torch.uint8:
                 rgb = torch.round(rgb.to(torch.float32) * (255.0 / scale)).clamp_(0, 255)
-            out = fn(rgb.to(torch.uint8).contiguous(), severity, gens)
+            out = fn(rgb.to(torch.uint8).contiguous(), severity, rng)
             if images.dtype != torch.uint8:
                 out = (out.to(torch.float32) * (scale / 255.0)).to(images.dtype)
         else:
             x = rgb.to(torch.float32)
             if scale != 255.0:
                 x = x * (255.0 / scale)
-            out = fn(x.contiguous(), severity, gens)
+            out = fn(x.contiguous(), severity, rng)
             if images.dtype == torch.uint8:
                 out = out.to(torch.uint8)  # truncation, as the reference's np.uint8(...)
             else:

@@ -140,14 +140,13 @@ class CorruptDataPreprocessor(WrappingDataPreprocessor):
             corrupting it (also for the clean images).
         resize: ``dict(interpolation=..., backend=...)`` of that resize (mmcv ``Resize``'s
             arguments; default bilinear, cv2).
-        rng_device: ``corrupt_batch``'s ``rng_device`` (``'cpu'``: the same draws on any device).
         non_blocking: as in mmengine's ``BaseDataPreprocessor``.
     """
 
     def __init__(self, preprocessor: Mapping | torch.nn.Module, corruption: str | None = None,
                  severity: int | None = None, seed: int = 0, channel_order: str = "bgr",
                  native_inputs: bool = False, resize: Mapping | None = None,
-                 rng_device: str = "cpu", non_blocking: bool = False):
+                 non_blocking: bool = False):
         super().__init__(non_blocking)
         if channel_order not in CHANNEL_ORDERS:
             raise ValueError(f"channel_order must be one of {', '.join(CHANNEL_ORDERS)}, "
@@ -171,7 +170,6 @@ class CorruptDataPreprocessor(WrappingDataPreprocessor):
             raise ValueError(f"resize takes interpolation and backend, got {unknown}")
         self.resize = {"interpolation": resize.get("interpolation", "bilinear"),
                        "backend": resize.get("backend", "cv2")}
-        self.rng_device = rng_device
         self.corruption = _check_corruption(corruption, severity)
 
     def set_corruption(self, corruption: str | None, severity: int | None = None) -> None:
@@ -207,7 +205,7 @@ class CorruptDataPreprocessor(WrappingDataPreprocessor):
             if order is not None:
                 batch = batch[:, order]
             batch = corrupt_batch(batch, name, severity, seed=self.seed,
-                                  keys=[keys[i] for i in indices], rng_device=self.rng_device)
+                                  keys=[keys[i] for i in indices])
             if order is not None:
                 batch = batch[:, order]
             for i, image in zip(indices, batch.unbind(0)):
