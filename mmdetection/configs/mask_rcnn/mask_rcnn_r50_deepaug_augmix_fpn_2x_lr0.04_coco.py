@@ -5,6 +5,6 @@
 _base_ = './mask_rcnn_r50_fpn_2x_lr0.04_coco.py'
 
 backbone_checkpoint = '{{fileDirname}}/../../checkpoints/resnet50_deepaug_augmix_mmdet.pth'
-transfer = dict(backbone='deepaugment_augmix', mode='full-network')
+transfer = dict(backbone='deepaug_augmix', mode='full-network')
 
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=backbone_checkpoint)))

@@ -4,7 +4,7 @@
 _base_ = './mask_rcnn_r50_deepaug_augmix_fpn_2x_lr0.04_coco.py'
 
 backbone_checkpoint = '{{fileDirname}}/../../checkpoints/resnet50_deepaug_augmix_mmdet.pth'
-transfer = dict(backbone='deepaugment_augmix', mode='fixed-feature')
+transfer = dict(backbone='deepaug_augmix', mode='fixed-feature')
 
 model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint=backbone_checkpoint)))
 optim_wrapper = dict(

@@ -1,0 +1,180 @@
+"""robust_transfer.backbones: the catalogue is the one source of the study's backbone facts (the
+suites and task configs must agree with it), unknown ids fail with one line, backbones and
+checkpoint formats can be added, and converted files are written atomically."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from robust_transfer.backbones import (SUPPORTED_FORMATS, catalogue, formats, get_backbone,
+                                       list_backbones, register_backbone)
+from robust_transfer.backbones.files import save_atomically
+from robust_transfer.backbones.formats import (READERS, detect_checkpoint_format,
+                                               extract_state_dict, register_format)
+
+REPO = Path(__file__).resolve().parents[1]
+SUITES = sorted((REPO / "configs").glob("*.yaml"))
+STUDY = ["regular", "ant", "deepaug_augmix", "prime", "l2_eps0.1", "l2_eps1", "l2_eps3", "l2_eps5",
+         "swin_t"]
+
+
+@pytest.fixture
+def fresh_registries(monkeypatch):
+    """Registrations made by a test are undone after it."""
+    monkeypatch.setattr(catalogue, "_CATALOGUE", dict(catalogue._CATALOGUE))
+    monkeypatch.setattr(formats, "READERS", dict(formats.READERS))
+    monkeypatch.setattr(formats, "SUPPORTED_FORMATS", dict(formats.SUPPORTED_FORMATS))
+
+
+# ----------------------------------------------------------------------------- the catalogue
+
+
+def _suite_backbones():
+    for path in SUITES:
+        for backbone_id, spec in yaml.safe_load(path.read_text()).get("backbones", {}).items():
+            if "standin" not in spec:  # the demo's stand-ins are built, not published
+                yield path.name, backbone_id, spec
+
+
+def test_the_study_backbones_are_catalogued():
+    assert list_backbones() == STUDY
+    for backbone_id in STUDY:
+        entry = get_backbone(backbone_id)
+        assert entry.format in SUPPORTED_FORMATS and entry.checkpoint and entry.url
+        assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
+        assert (REPO / entry.mmdet_converter).is_file()
+    files = [get_backbone(b).mmdet_file for b in STUDY] + [get_backbone(b).mmseg_file for b in STUDY]
+    assert len(set(files)) == len(files)
+
+
+@pytest.mark.parametrize("suite,backbone_id,spec", list(_suite_backbones()),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_every_suite_backbone_agrees_with_the_catalogue(suite, backbone_id, spec):
+    entry = get_backbone(backbone_id)
+    for field in ("arch", "format", "checkpoint", "url", "label", "source"):
+        assert spec[field] == getattr(entry, field), (suite, backbone_id, field)
+    convert = spec.get("convert", {})
+    if "detection" in convert:
+        assert convert["detection"]["output"] == entry.mmdet_path
+        assert convert["detection"]["tool"] == entry.mmdet_converter
+    if "segmentation" in convert:
+        assert convert["segmentation"]["output"] == entry.mmseg_path
+        assert convert["segmentation"]["tool"] == catalogue.MMSEG_CONVERTER
+        assert convert["segmentation"]["args"] == ["--backbone", backbone_id]
+
+
+def test_every_catalogued_backbone_is_in_a_suite():
+    assert {backbone_id for _, backbone_id, _ in _suite_backbones()} == set(STUDY)
+
+
+@pytest.mark.parametrize("framework", ["mmdetection", "mmsegmentation"])
+def test_task_configs_load_the_catalogued_backbone_files(framework):
+    attribute = "mmdet_file" if framework == "mmdetection" else "mmseg_file"
+    checked = 0
+    for config in (REPO / framework / "configs").rglob("*.py"):
+        text = config.read_text()
+        loaded = re.search(r"^backbone_checkpoint = '([^']+)'", text, flags=re.M)
+        named = re.search(r"^transfer = dict\(backbone='([^']+)'", text, flags=re.M)
+        if not (loaded and named):
+            continue  # inherits both from its base config
+        entry = get_backbone(named.group(1))
+        if loaded.group(1) == "torchvision://resnet50":  # mmengine's name for the same weights
+            assert entry.format == "torchvision", config.name
+        else:
+            assert loaded.group(1).endswith(f"/checkpoints/{getattr(entry, attribute)}"), config.name
+        checked += 1
+    assert checked >= len(STUDY)  # every study backbone has a config of its own
+
+
+def test_unknown_backbone_id_is_one_line_listing_the_known_ids():
+    with pytest.raises(ValueError) as info:
+        get_backbone("resnet50_l2_eps3")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("unknown backbone 'resnet50_l2_eps3'; known: regular, ant,")
+    assert all(backbone_id in message for backbone_id in STUDY)
+
+
+def test_register_a_backbone(fresh_registries):
+    entry = register_backbone("my_augmix", "resnet50", "augmix.pth.tar", "deepaugment",
+                              url="https://example.org/augmix.pth.tar")
+    assert get_backbone("my_augmix") is entry and list_backbones()[-1] == "my_augmix"
+    assert entry.mmdet_path == "mmdetection/checkpoints/resnet50_my_augmix_mmdet.pth"
+    assert entry.mmseg_file == "resnet50_my_augmix_mmseg.pth" and entry.label == "my_augmix"
+    assert entry.mmdet_converter.endswith("deepaug2mmdet.py") and entry.sha256 is None
+    with pytest.raises(ValueError, match="'my_augmix' is already in the catalogue"):
+        register_backbone("my_augmix", "resnet50", "other.pth", "torchvision")
+    with pytest.raises(ValueError, match="unknown backbone arch 'vgg16'; allowed: resnet18"):
+        register_backbone("vgg", "vgg16", "vgg.pth", "torchvision")
+    with pytest.raises(ValueError, match="unknown checkpoint format 'caffe'; allowed: robustness"):
+        register_backbone("caffe_r50", "resnet50", "r50.caffemodel", "caffe")
+    with pytest.raises(ValueError, match="sha256 must be 64"):
+        register_backbone("short_hash", "resnet50", "r50.pth", "torchvision", sha256="0676ba61")
+    assert "vgg" not in list_backbones() and "short_hash" not in list_backbones()
+
+
+def test_registered_backbone_is_gone_after_the_test():
+    assert list_backbones() == STUDY  # the fixture above restored the catalogue
+
+
+# ----------------------------------------------------------------------------- format readers
+
+
+def _example_of(fmt):
+    """A tiny loaded checkpoint in each registered layout (real container and key prefixes)."""
+    sd = {"conv1.weight": torch.ones(2, 3, 1, 1), "fc.weight": torch.ones(4, 2)}
+    prefixed = lambda prefix: {prefix + k: v for k, v in sd.items()}  # noqa: E731
+    return {"robustness": {"model": prefixed("module.model.") | prefixed("module.attacker.model.")},
+            "swin": {"model": {"patch_embed.proj.weight": torch.ones(1), "head.weight": torch.ones(1)}},
+            "ant": {"model_state_dict": prefixed("module."), "epoch": 1},
+            "deepaugment": {"state_dict": prefixed("module."), "epoch": 1},
+            "prime": {"state_dict": dict(sd)},
+            "torchvision": dict(sd)}[fmt]
+
+
+def test_supported_formats_are_the_registered_readers():
+    assert list(SUPPORTED_FORMATS) == list(READERS)
+    assert set(READERS) == {"robustness", "swin", "ant", "deepaugment", "prime", "torchvision"}
+    assert list(READERS)[-1] == "torchvision"  # the catch-all is asked last
+    assert all(SUPPORTED_FORMATS[name] == reader.description for name, reader in READERS.items())
+
+
+@pytest.mark.parametrize("fmt", list(READERS))
+def test_each_reader_detects_and_unwraps_its_layout(fmt):
+    obj = _example_of(fmt)
+    assert detect_checkpoint_format(obj) == fmt
+    state_dict, detected = extract_state_dict(obj)
+    assert detected == fmt
+    assert not any(k.startswith(("module.", "model.")) for k in state_dict)
+    if fmt != "swin":
+        assert set(state_dict) == {"conv1.weight", "fc.weight"}
+
+
+def test_register_a_format(fresh_registries):
+    @register_format("keras_export", "a test layout ({'weights': ...}, net.* keys)",
+                     matches=lambda container, keys: all(k.startswith("net.") for k in keys))
+    def _unwrap(state_dict):
+        return {k[len("net."):]: v for k, v in state_dict.items()}
+
+    assert "keras_export" in formats.SUPPORTED_FORMATS
+    # registered after the catch-all, so only asked for by name
+    obj = {"net.conv1.weight": torch.ones(1)}
+    assert detect_checkpoint_format(obj) == "torchvision"
+    assert extract_state_dict(obj, "keras_export")[0].keys() == {"conv1.weight"}
+    with pytest.raises(ValueError, match="'keras_export' is already registered"):
+        register_format("keras_export", "again", matches=lambda container, keys: False)(_unwrap)
+
+
+# ----------------------------------------------------------------------------- atomic save
+
+
+def test_save_atomically_replaces_whole_files_only(tmp_path):
+    dst = tmp_path / "deep" / "backbone.pth"
+    save_atomically({"state_dict": {"w": torch.ones(2)}}, dst)
+    assert torch.equal(torch.load(dst, weights_only=True)["state_dict"]["w"], torch.ones(2))
+    with pytest.raises(Exception):  # a lambda cannot be pickled: the write fails midway
+        save_atomically({"state_dict": {"w": torch.zeros(2)}, "bad": lambda: None}, dst)
+    assert torch.equal(torch.load(dst, weights_only=True)["state_dict"]["w"], torch.ones(2))
+    assert [p.name for p in dst.parent.iterdir()] == ["backbone.pth"]
