@@ -52,6 +52,25 @@ def test_tensor_block_function_equals_integer_arithmetic():
     assert all(int(word.min()) >= 0 and int(word.max()) <= MASK for word in out)
 
 
+def test_both_product_forms_give_the_exact_product():
+    words = np.random.RandomState(1).randint(0, 2 ** 32, 10_000, dtype=np.uint64)
+    words[:3] = (0, 1, MASK)
+    tensor = torch.from_numpy(words.astype(np.int64))
+    assert _philox.wrapping_products("cpu")
+    for multiplier in (_philox.PHILOX_M0, _philox.PHILOX_M1):
+        exact = words * np.uint64(multiplier)
+        for form in (_philox._mulhilo, _philox._mulhilo_wrapping):
+            high, low = form(tensor.clone(), multiplier)
+            np.testing.assert_array_equal(high.numpy(), (exact >> np.uint64(32)).astype(np.int64))
+            np.testing.assert_array_equal(low.numpy(), (exact & np.uint64(MASK)).astype(np.int64))
+
+
+def test_portable_products_give_the_same_streams(monkeypatch):
+    fast = _streams(["a", "b"]).words((3, 50))
+    monkeypatch.setitem(_philox._WRAPPING, "cpu", False)
+    assert torch.equal(_streams(["a", "b"]).words((3, 50)), fast)
+
+
 def _streams(names, device="cpu"):
     return PhiloxStreams([stream_key(0, name, "gaussian_noise", 3) for name in names], device)
 

@@ -3,10 +3,12 @@
 Philox (Salmon et al., SC 2011, "Parallel random numbers: as easy as 1, 2, 3") is a counter-based
 generator: block ``philox(counter, key)`` of four 32-bit words is a fixed function of a 128-bit
 counter and a 64-bit key, so any draw can be computed anywhere, in any order, on any device.
-Here every 32-bit word lives in an int64 tensor (values 0 .. 2**32 - 1) and the 32x32 -> 64-bit
-products are split so that no intermediate exceeds 2**50: no integer overflow, no unsigned
-dtype, no float. The integers are therefore bit-identical on the CPU and on CUDA (tested against
-the published known-answer vectors and, where a GPU exists, between devices).
+Here every 32-bit word lives in an int64 tensor (values 0 .. 2**32 - 1): no unsigned dtype, no
+float. A 32x32 -> 64-bit product is one int64 product that wraps modulo 2**64 where a check on
+first use shows the device's int64 products wrap (every CPU and GPU torch runs on), otherwise
+split into partial products below 2**49 -- the same bits either way. The integers are therefore
+bit-identical on the CPU and on CUDA (tested against the published known-answer vectors, the two
+product forms against each other, and, where a GPU exists, between devices).
 
 Stream layout (:class:`PhiloxStreams`): image i of a batch has key ``(k0, k1)`` = the first eight
 bytes of its SHA-256 stream digest (``_seeding.stream_digest``); draw call number j of a
@@ -42,7 +44,7 @@ CPU_CHUNK_BLOCKS = 65536  # blocks per chunk on the CPU (int64 temporaries of 51
 def _mulhilo(a: torch.Tensor, multiplier: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(high, low) 32-bit halves of ``a * multiplier`` for 32-bit ``a`` (int64 tensor) and a
     32-bit constant: the constant is split into 16-bit halves, so every partial product is
-    below 2**48 and int64 never overflows (overflow would be undefined behaviour in C++)."""
+    below 2**48 and int64 never overflows (the portable form; see :func:`_mulhilo_wrapping`)."""
     if isinstance(a, int):  # a constant word (the first round's counter): Python's big ints
         product = a * multiplier
         return product >> 32, product & _MASK32
@@ -53,6 +55,41 @@ def _mulhilo(a: torch.Tensor, multiplier: int) -> tuple[torch.Tensor, torch.Tens
     return high, combined.bitwise_and_(_MASK32)
 
 
+def _mulhilo_wrapping(a: torch.Tensor, multiplier: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_mulhilo` with one int64 product that wraps modulo 2**64 (the true product is
+    below 2**64, so its bits are exact): half the tensor ops. Used only on devices where
+    :func:`wrapping_products` has checked that int64 products wrap."""
+    if isinstance(a, int):
+        product = a * multiplier
+        return product >> 32, product & _MASK32
+    product = a * multiplier
+    return (product >> 32).bitwise_and_(_MASK32), product.bitwise_and_(_MASK32)
+
+
+_WRAPPING: dict = {}
+
+
+def wrapping_products(device) -> bool:
+    """Whether int64 tensor products on ``device`` wrap modulo 2**64 (two's complement), checked
+    once per device against exact products of 4096 random 32-bit words with both Philox
+    multipliers. Every CPU and GPU torch runs on does; if one did not, the portable
+    :func:`_mulhilo` is used -- the same bits, twice the ops."""
+    key = str(device)
+    if key not in _WRAPPING:
+        words = np.random.RandomState(0).randint(0, 1 << 32, 4096, dtype=np.uint64)
+        words[:2] = (0, _MASK32)
+        tensor = torch.from_numpy(words.astype(np.int64)).to(device)
+        ok = True
+        for multiplier in (PHILOX_M0, PHILOX_M1):
+            exact = words * np.uint64(multiplier)  # < 2**64: exact in uint64
+            high, low = _mulhilo_wrapping(tensor, multiplier)
+            ok = ok and np.array_equal(high.cpu().numpy(), (exact >> np.uint64(32)).astype(np.int64))
+            ok = ok and np.array_equal(low.cpu().numpy(),
+                                       (exact & np.uint64(_MASK32)).astype(np.int64))
+        _WRAPPING[key] = bool(ok)
+    return _WRAPPING[key]
+
+
 def philox4x32(counter: tuple, key: tuple, rounds: int = PHILOX_ROUNDS) -> list[torch.Tensor]:
     """The Philox 4x32 block function on broadcastable int64 tensors (or ints) of 32-bit words.
 
@@ -61,12 +98,16 @@ def philox4x32(counter: tuple, key: tuple, rounds: int = PHILOX_ROUNDS) -> list[
     """
     c0, c1, c2, c3 = counter
     k0, k1 = key
+    tensors = [w for w in (c0, c1, c2, c3, k0, k1) if isinstance(w, torch.Tensor)]
+    mulhilo = _mulhilo
+    if tensors and wrapping_products(tensors[0].device):
+        mulhilo = _mulhilo_wrapping
     for round_index in range(rounds):
         if round_index:
             k0 = (k0 + PHILOX_W0) & _MASK32
             k1 = (k1 + PHILOX_W1) & _MASK32
-        hi0, lo0 = _mulhilo(c0, PHILOX_M0)
-        hi1, lo1 = _mulhilo(c2, PHILOX_M1)
+        hi0, lo0 = mulhilo(c0, PHILOX_M0)
+        hi1, lo1 = mulhilo(c2, PHILOX_M1)
         c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
     return [c0, c1, c2, c3]
 

@@ -534,7 +534,7 @@ def corrupt_tensor(images: torch.Tensor, name: str, severity: int, *, seed: int 
     """The work behind ``corrupt_batch`` (name and severity already validated).
 
     On the CPU with T > 1 torch threads, the batch is split into up to T parts corrupted in T
-    Python threads with one intra-op thread each, then joined (the bytes do not change: every
+    Python threads (a pool kept for the process) with one intra-op thread each, then joined (the bytes do not change: every
     image has its own stream and the kernels are batch-invariant). Why: an op split over T
     threads waits for all of them at its end, so on a shared machine, where a thread can lose
     its core for a scheduler slice, a corruption made of many short ops ran several times
@@ -549,16 +549,25 @@ def corrupt_tensor(images: torch.Tensor, name: str, severity: int, *, seed: int 
     if workers <= 1:
         return _corrupt_batch(images, name, severity, scale, stream_keys)
     parts = [part.tolist() for part in np.array_split(np.arange(count), workers)]
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            outputs = list(pool.map(
-                lambda part: _corrupt_batch(images[part[0]:part[-1] + 1], name, severity, scale,
-                                            stream_keys[part[0]:part[-1] + 1]), parts))
-    finally:
-        torch.set_num_threads(previous)
+    outputs = list(_cpu_pool(workers).map(
+        lambda part: _corrupt_batch(images[part[0]:part[-1] + 1], name, severity, scale,
+                                    stream_keys[part[0]:part[-1] + 1]), parts))
     return torch.cat(outputs)
+
+
+_CPU_POOLS: dict = {}
+
+
+def _cpu_pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads that each run torch ops on one intra-op thread, kept for
+    the process (a new thread would build a new OpenMP team on its first op: milliseconds per
+    call). Keyed by process id too: threads do not survive a fork, so a forked child (a data
+    loader worker) gets its own pool instead of one that would never run its tasks."""
+    key = (os.getpid(), workers)
+    if key not in _CPU_POOLS:
+        _CPU_POOLS[key] = ThreadPoolExecutor(max_workers=workers, initializer=torch.set_num_threads,
+                                             initargs=(1,), thread_name_prefix="corrupt-cpu")
+    return _CPU_POOLS[key]
 
 
 def _corrupt_batch(images: torch.Tensor, name: str, severity: int, scale: float,
