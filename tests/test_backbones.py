@@ -45,6 +45,8 @@ def test_the_study_backbones_are_catalogued():
         assert entry.format in SUPPORTED_FORMATS and entry.checkpoint and entry.url
         assert entry.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", entry.sha256)
         assert (REPO / entry.mmdet_converter).is_file()
+    for fmt in SUPPORTED_FORMATS:  # each layout has a converter that reads it
+        assert (REPO / catalogue.mmdet_converter(fmt)).is_file()
     files = [get_backbone(b).mmdet_file for b in STUDY] + [get_backbone(b).mmseg_file for b in STUDY]
     assert len(set(files)) == len(files)
 

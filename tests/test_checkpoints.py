@@ -6,11 +6,12 @@ import pytest
 import torch
 import torchvision
 
-from robust_transfer import checkpoints
-from robust_transfer.checkpoints import (CheckpointError, convert_swin_to_torchvision,
-                                         detect_checkpoint_format, extract_state_dict,
-                                         load_imagenet_backbone, save_mmdet_resnet,
-                                         to_mmdet_resnet, to_torchvision_state_dict)
+from robust_transfer.backbones.checks import CheckpointError
+from robust_transfer.backbones.classification import (expected_keys, load_imagenet_backbone,
+                                                      to_torchvision_state_dict)
+from robust_transfer.backbones.formats import detect_checkpoint_format, extract_state_dict
+from robust_transfer.backbones.mmdet import export_mmdet_resnet, mmdet_resnet_state_dict
+from robust_transfer.backbones.swin_keys import convert_swin_to_torchvision
 from robust_transfer.classification.models import create_model
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).reshape(3, 1, 1)
@@ -98,27 +99,29 @@ def test_real_resnet50_key_names_and_mmdet_output(tmp_path):
         converted, fmt = to_torchvision_state_dict(make(sd), arch="resnet50")
         assert fmt == EXPECTED_FORMAT.get(layout, layout)
         assert set(converted) == {k for k in sd if not k.startswith("fc.")}
-    mmdet = to_mmdet_resnet(converted)
-    assert set(mmdet) == {"state_dict"} and "layer4.2.bn3.running_var" in mmdet["state_dict"]
-    assert not any(k.startswith("fc.") for k in mmdet["state_dict"])
+    mmdet = mmdet_resnet_state_dict(converted)
+    assert "layer4.2.bn3.running_var" in mmdet
+    assert not any(k.startswith("fc.") for k in mmdet)
 
 
-def test_save_mmdet_resnet_file(tmp_path):
+def test_export_mmdet_resnet_file(tmp_path):
     with torch.device("meta"):
         meta = torchvision.models.resnet18().state_dict()
     sd = {k: torch.zeros(v.shape, dtype=v.dtype) for k, v in meta.items()}
     src, dst = tmp_path / "l2_eps3.ckpt", tmp_path / "out" / "resnet18_mmdet.pth"
     torch.save(robustness_layout(sd), src)
-    assert save_mmdet_resnet(src, dst, arch="resnet18") == "robustness"
+    assert export_mmdet_resnet(src, dst, arch="resnet18").source_format == "robustness"
     saved = torch.load(dst, weights_only=True)
     assert set(saved["state_dict"]) == {k for k in sd if not k.startswith("fc.")}
+    assert saved["meta"] == {"source_format": "robustness", "source": "l2_eps3.ckpt", "arch": "resnet18"}
+    assert [p.name for p in dst.parent.iterdir()] == [dst.name]  # no temporary file left
 
 
 def test_wide_resnet50_4_is_resnet50_with_4x_wide_bottlenecks():
-    shapes = checkpoints.expected_keys("wide_resnet50_4")
+    shapes = expected_keys("wide_resnet50_4")
     assert shapes["layer1.0.conv2.weight"] == (256, 256, 3, 3)  # width_per_group 64 * 4
     assert shapes["layer4.2.conv3.weight"] == (2048, 2048, 1, 1)
-    assert set(shapes) == set(checkpoints.expected_keys("resnet50"))
+    assert set(shapes) == set(expected_keys("resnet50"))
 
 
 # ----------------------------------------------------------------------------- Swin-T

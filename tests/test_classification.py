@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from robust_transfer.checkpoints import SUPPORTED_FORMATS
+from robust_transfer.backbones import SUPPORTED_FORMATS
 from robust_transfer.classification import TransferConfig, run_transfer
 from robust_transfer.classification import data as classification_data
 from robust_transfer.classification.freeze import apply_freeze_level, frozen_prefixes
@@ -166,8 +166,9 @@ def test_additional_hidden_head():
 def test_cli_lists_match_the_library():
     main = load_main_module()
     assert list(main.ARCHS) == list_archs()
-    assert list(main.CHECKPOINT_FORMATS) == list(SUPPORTED_FORMATS)
     parser = main.build_parser()
+    model_format = next(a for a in parser._actions if a.dest == "model_format")
+    assert list(model_format.choices) == list(SUPPORTED_FORMATS)
     for action in parser._actions:
         assert action.help, f"{action.dest} has no help"
     text = parser.format_help()

@@ -22,7 +22,7 @@ def resnet18():
 
 
 def _layouts(sd):
-    """The containers and prefixes of each release (see robust_transfer/checkpoints.py)."""
+    """The containers and prefixes of each release (see robust_transfer/backbones/formats.py)."""
     mod = {f"module.{k}": v for k, v in sd.items()}
     robustness = {f"module.model.{k}": v for k, v in sd.items()}
     robustness |= {f"module.attacker.model.{k}": v for k, v in sd.items()}

@@ -197,7 +197,8 @@ def _build_on_meta(cfg):
 def test_paper_config_loads_and_builds(config, mmseg_scope):
     from mmengine.optim import build_optim_wrapper
 
-    from robust_transfer.integrations.mmseg_checkpoints import BACKBONE_FILES, pretrained_backbone_path
+    from robust_transfer.backbones import get_backbone
+    from robust_transfer.backbones.mmseg import pretrained_backbone_path
 
     cfg = _config(config)
     assert cfg.custom_imports.imports == ["robust_transfer.integrations.mmseg"]
@@ -206,7 +207,8 @@ def test_paper_config_loads_and_builds(config, mmseg_scope):
     assert cfg.test_dataloader.dataset.type == "ADE20KDataset"
     fixed = config.stem.endswith("_fixedfeature")
     assert cfg.transfer.mode == ("fixed-feature" if fixed else "full-network")
-    arch, filename = BACKBONE_FILES[cfg.transfer.backbone]
+    entry = get_backbone(cfg.transfer.backbone)
+    arch, filename = entry.arch, entry.mmseg_file
     path = pretrained_backbone_path(cfg)
     assert Path(path).name == filename
     assert Path(path).resolve().parent == MMSEG_DIR / "checkpoints"
@@ -264,7 +266,7 @@ def test_resnet50_conversion_loads_into_mmseg_resnet_and_computes_the_same(tmp_p
     from mmengine.config import Config
     from mmseg.models.backbones import ResNet
 
-    from robust_transfer.integrations.mmseg_checkpoints import check_backbone_checkpoint
+    from robust_transfer.backbones.mmseg import check_backbone_checkpoint
 
     sys.path.insert(0, str(TOOLS / "model_converters"))
     try:
@@ -300,7 +302,7 @@ def test_resnet50_conversion_loads_into_mmseg_resnet_and_computes_the_same(tmp_p
             torch.testing.assert_close(out, y)
 
     # an unconverted file (or a Swin file) is refused with the keys named
-    from robust_transfer.checkpoints import CheckpointError
+    from robust_transfer.backbones import CheckpointError
 
     with pytest.raises(CheckpointError, match="missing keys"):
         check_backbone_checkpoint(cfg, src)
@@ -309,7 +311,7 @@ def test_resnet50_conversion_loads_into_mmseg_resnet_and_computes_the_same(tmp_p
 
 def _official_swin_from_torchvision(state_dict):
     """torchvision swin_t keys -> microsoft Swin-Transformer keys (inverse of
-    robust_transfer.checkpoints.convert_swin_to_torchvision)."""
+    robust_transfer.backbones.swin_keys.convert_swin_to_torchvision)."""
     official = {}
     for key, value in state_dict.items():
         parts = key.split(".")
@@ -337,9 +339,10 @@ def test_swin_conversion_loads_into_mmseg_swin_and_computes_the_same(tmp_path):
     import torchvision
     from mmseg.models.backbones import SwinTransformer
 
-    from robust_transfer.checkpoints import CheckpointError, convert_swin_to_torchvision
-    from robust_transfer.integrations.mmseg_checkpoints import (SWIN_T_ARGS, save_mmseg_backbone,
-                                                                swin_to_mmseg_state_dict)
+    from robust_transfer.backbones import CheckpointError
+    from robust_transfer.backbones.mmseg import (SWIN_T_ARGS, save_mmseg_backbone,
+                                                 swin_to_mmseg_state_dict)
+    from robust_transfer.backbones.swin_keys import convert_swin_to_torchvision
 
     torch.manual_seed(0)
     reference = torchvision.models.swin_t(weights=None).eval()

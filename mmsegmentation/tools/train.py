@@ -36,9 +36,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from robust_transfer.checkpoints import CheckpointError
+    from robust_transfer.backbones import CheckpointError
+    from robust_transfer.backbones.mmseg import check_backbone_checkpoint
     from robust_transfer.integrations import mmseg as plugin
-    from robust_transfer.integrations.mmseg_checkpoints import check_backbone_checkpoint
 
     cfg = plugin.load_config(args.config, cfg_options=args.cfg_options, work_dir=args.work_dir,
                              launcher=args.launcher)

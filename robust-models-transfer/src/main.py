@@ -18,7 +18,6 @@ from pathlib import Path
 
 ARCHS = ("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "swin_t", "resnet_tiny",
          "swin_tiny_test")
-CHECKPOINT_FORMATS = ("robustness", "torchvision", "ant", "deepaugment", "prime", "swin")
 
 
 def _severities(text: str) -> list[int]:
@@ -31,6 +30,8 @@ def _severities(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser: robust-models-transfer's flags, then ours."""
+    from robust_transfer.backbones.formats import SUPPORTED_FORMATS
+
     parser = argparse.ArgumentParser(
         prog="main.py", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Fine-tune an ImageNet model on CIFAR-10/100 (fixed-feature or full-network "
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seeds the head initialisation, --subset, data order and augmentation "
                            "(per epoch, so --resume continues exactly)")
     ours.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:1 ...")
-    ours.add_argument("--model-format", default=None, choices=CHECKPOINT_FORMATS,
+    ours.add_argument("--model-format", default=None, choices=SUPPORTED_FORMATS,
                       help="layout of --model-path when detection guesses wrong (default: detect)")
     ours.add_argument("--unsafe-load", action="store_true",
                       help="load --model-path with weights_only=False (runs pickled code: only for "

@@ -25,10 +25,16 @@ MMSEG_CHECKPOINT_DIR = "mmsegmentation/checkpoints"
 #: The segmentation converter (takes ``--backbone <id>``).
 MMSEG_CONVERTER = "mmsegmentation/tools/model_converters/imagenet2mmseg.py"
 _MMDET_CONVERTERS = "mmdetection/tools/model_converters"
-#: Checkpoint format -> the mmdet converter tool that reads it; resnet2mmdet detects the layout.
+# Checkpoint format -> the mmdet converter tool that reads it; resnet2mmdet detects the layout.
 _MMDET_CONVERTER_BY_FORMAT = {"torchvision": "torchvision2mmdet.py", "ant": "ant2mmdet.py",
                               "deepaugment": "deepaug2mmdet.py", "prime": "prime2mmdet.py",
                               "robustness": "robustness2mmdet.py", "swin": "swin2mmdet.py"}
+
+
+def mmdet_converter(fmt: str) -> str:
+    """The mmdet converter tool for checkpoints of layout ``fmt``, relative to the repository
+    root (``resnet2mmdet.py``, which detects the layout, for formats without a tool of their own)."""
+    return f"{_MMDET_CONVERTERS}/{_MMDET_CONVERTER_BY_FORMAT.get(fmt, 'resnet2mmdet.py')}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Backbone:
     @property
     def mmdet_converter(self) -> str:
         """The mmdet converter tool for this backbone's layout, relative to the repository root."""
-        return f"{_MMDET_CONVERTERS}/{_MMDET_CONVERTER_BY_FORMAT.get(self.format, 'resnet2mmdet.py')}"
+        return mmdet_converter(self.format)
 
 
 _ROBUST_MODELS_TRANSFER = ("microsoft/robust-models-transfer (Salman et al., NeurIPS 2020): "

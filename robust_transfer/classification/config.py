@@ -5,7 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..checkpoints import SUPPORTED_FORMATS
+from ..backbones.formats import SUPPORTED_FORMATS
 from ..datasets.cifar import LAYOUTS
 from .freeze import FREEZE_LEVELS
 from .models import list_archs

@@ -3,7 +3,7 @@ inside the model, ImageNet-checkpoint loading and head replacement.
 
 One front door, :func:`create_model`, builds any registered architecture (torchvision's
 constructors, ``weights=None``: nothing is downloaded) with torchvision key names, so the
-converters in :mod:`robust_transfer.checkpoints` load every published backbone into it.
+readers of :mod:`robust_transfer.backbones` load every published backbone into it.
 Architectures register with a bare decorator keyed on the function name (timm style);
 ``resnet_tiny`` and ``swin_tiny_test`` are tiny variants with the real key layout, for CPU tests.
 """
@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet as _tv_resnet
 
-from .. import checkpoints
+from ..backbones.checks import CheckpointError
+from ..backbones.classification import build_backbone, load_imagenet_backbone
 
 #: Per-channel mean/std of the normalisation layer inside the model. ``cifar10`` and
 #: ``cifar100`` are the values robust-models-transfer's data sets carry (its ``CIFAR`` data set
@@ -50,29 +51,29 @@ def _register(family: str):
 
 @_register("resnet")
 def resnet18(num_classes: int = 1000) -> nn.Module:
-    return checkpoints.build_backbone("resnet18", num_classes)
+    return build_backbone("resnet18", num_classes)
 
 
 @_register("resnet")
 def resnet50(num_classes: int = 1000) -> nn.Module:
-    return checkpoints.build_backbone("resnet50", num_classes)
+    return build_backbone("resnet50", num_classes)
 
 
 @_register("resnet")
 def wide_resnet50_2(num_classes: int = 1000) -> nn.Module:
-    return checkpoints.build_backbone("wide_resnet50_2", num_classes)
+    return build_backbone("wide_resnet50_2", num_classes)
 
 
 @_register("resnet")
 def wide_resnet50_4(num_classes: int = 1000) -> nn.Module:
     """ResNet-50 with 4x wide bottlenecks (``width_per_group=256``), as the robustness library
     builds it; torchvision has no constructor for it."""
-    return checkpoints.build_backbone("wide_resnet50_4", num_classes)
+    return build_backbone("wide_resnet50_4", num_classes)
 
 
 @_register("swin")
 def swin_t(num_classes: int = 1000) -> nn.Module:
-    return checkpoints.build_backbone("swin_t", num_classes)
+    return build_backbone("swin_t", num_classes)
 
 
 @_register("resnet")
@@ -201,7 +202,7 @@ def build_transfer_model(arch: str, num_classes: int, *, model_path: str | None 
                          std: Sequence[float] = NORMALIZATION_STATS["imagenet"][1],
                          weights_only: bool = True) -> tuple[NormalizedClassifier, str | None]:
     """The model to fine-tune: ``arch`` with the ImageNet weights of ``model_path`` (any layout
-    of :data:`robust_transfer.checkpoints.SUPPORTED_FORMATS`; None = random initialisation),
+    of :data:`robust_transfer.backbones.SUPPORTED_FORMATS`; None = random initialisation),
     its head replaced for ``num_classes``, wrapped with the input normalisation.
 
     Returns ``(model, detected checkpoint format or None)``. The new head's initialisation
@@ -210,13 +211,13 @@ def build_transfer_model(arch: str, num_classes: int, *, model_path: str | None 
     net = create_model(arch, 1000)
     source_format = None
     if model_path:
-        state_dict, source_format = checkpoints.load_imagenet_backbone(
+        state_dict, source_format = load_imagenet_backbone(
             model_path, net, fmt=model_format, weights_only=weights_only)
         # the ImageNet head is not in state_dict and gets replaced below
         missing, unexpected = net.load_state_dict(state_dict, strict=False)
         head = head_name(arch) + "."
         if unexpected or any(not k.startswith(head) for k in missing):
-            raise checkpoints.CheckpointError(
+            raise CheckpointError(
                 f"{model_path}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     replace_head(net, arch, num_classes, additional_hidden)
     return NormalizedClassifier(net, mean, std), source_format

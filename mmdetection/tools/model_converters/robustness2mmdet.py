@@ -4,7 +4,7 @@ to mmdet's ResNet backbone keys (classifier dropped, weights_only=True).
 
     python mmdetection/tools/model_converters/robustness2mmdet.py SRC DST [--arch resnet50]
 """
-from robust_transfer.checkpoint_export import converter_main
+from robust_transfer.backbones.mmdet import converter_main
 
 if __name__ == "__main__":
     converter_main(fmt="robustness", description=__doc__.splitlines()[0])

@@ -7,15 +7,15 @@
 
 Without DST the file goes where the paper configs look for it: mmsegmentation/checkpoints/.
 ResNet-50 layouts (torchvision, ANT, DeepAugment+AugMix, PRIME, robustness library) are read by
-robust_transfer.checkpoints; Swin-T keys are converted by
-robust_transfer.integrations.mmseg_checkpoints. Keys and shapes are checked before writing.
+robust_transfer.backbones.formats; the files are written by robust_transfer.backbones.mmseg.
+Keys and shapes are checked before writing.
 """
 import argparse
 import sys
 from pathlib import Path
 
-from robust_transfer.checkpoints import SUPPORTED_FORMATS, CheckpointError
-from robust_transfer.integrations.mmseg_checkpoints import BACKBONE_FILES, save_mmseg_backbone
+from robust_transfer.backbones import SUPPORTED_FORMATS, CheckpointError, get_backbone, list_backbones
+from robust_transfer.backbones.mmseg import save_mmseg_backbone
 
 CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "checkpoints"
 
@@ -24,7 +24,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("src", help="the published checkpoint file")
     parser.add_argument("dst", nargs="?", help=f"output file (default: {CHECKPOINT_DIR}/<name>)")
-    parser.add_argument("--backbone", required=True, choices=sorted(BACKBONE_FILES),
+    parser.add_argument("--backbone", required=True, choices=sorted(list_backbones()),
                         help="which backbone of the study SRC is")
     parser.add_argument("--format", choices=sorted(SUPPORTED_FORMATS), default=None,
                         help="force the source layout instead of detecting it")
@@ -35,7 +35,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    dst = Path(args.dst) if args.dst else CHECKPOINT_DIR / BACKBONE_FILES[args.backbone][1]
+    dst = Path(args.dst) if args.dst else CHECKPOINT_DIR / get_backbone(args.backbone).mmseg_file
     try:
         fmt = save_mmseg_backbone(args.backbone, args.src, dst, fmt=args.format,
                                   weights_only=not args.unsafe_load)
