@@ -10,6 +10,9 @@ with --out X.pkl, the pickle mmdet's robustness_eval.py reads; prints P / mPC / 
     python mmdetection/tools/test_robustness.py CONFIG CHECKPOINT --out out/r.pkl \
         --corruptions benchmark --severities 0 1 2 3 4 5 --final-prints P mPC rPC
     bash mmdetection/tools/dist_test.sh CONFIG CHECKPOINT 8 --robustness --out out/r.pkl
+
+On a GPU the defaults are --corrupt-on batch with the torch backend (the corruption never
+keeps the GPU waiting); --backend numpy gives the numpy reference in the pipeline.
 """
 import sys
 

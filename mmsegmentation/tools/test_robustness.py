@@ -13,6 +13,9 @@ cell by cell: --resume continues, --shard i/n splits); P / mPC / rPC are printed
 
 --out X.pkl puts the results at X.json (mmdet's robustness_eval.py pickle is written for
 detection only: it reads COCO metrics).
+
+On a GPU the defaults are --corrupt-on batch with the torch backend (the corruption never
+keeps the GPU waiting); --backend numpy gives the numpy reference in the pipeline.
 """
 import sys
 

@@ -14,6 +14,9 @@ is common:
   the model's device in a data preprocessor (``corrupt_preprocessor.py``), at the images'
   native resolution like the pipeline transform; per cell only its (corruption, severity)
   changes, the dataloader stays;
+* ``--backend`` and ``--corrupt-on`` default to ``auto`` (:func:`resolve_corruption_defaults`):
+  torch + batch when the model runs on CUDA, numpy + pipeline elsewhere; ``--backend numpy``
+  alone is the reference on a GPU. The choice is printed and recorded in the results;
 * :func:`build_robustness_parser` has mmdet's ``test_robustness.py`` flags plus ``--backend``,
   ``--resume`` and ``--shard i/n``; :func:`robustness_main` wires everything: the grid runner
   (atomic per-cell writes, resume, progress with images/s and ETA), our results JSON, the pickle
@@ -498,20 +501,24 @@ def build_robustness_parser(task: str, description: str | None = None) -> argpar
     p.add_argument("--work-dir", help="folder for logs and (without --out) the results JSON")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the corruptions' random streams (default 0) and of the runner")
-    p.add_argument("--backend", choices=["numpy", "torch"], default=None,
-                   help="corruption backend: numpy (the reference; default with --corrupt-on "
-                   "pipeline) or torch (the only one with --corrupt-on batch)")
-    p.add_argument("--corrupt-on", choices=list(CORRUPT_ON), default="pipeline",
-                   help="where images are corrupted. pipeline (default): a Corrupt transform in the "
-                   "data pipeline, per image, right after loading. batch: the whole collated batch "
-                   "on the model's device (torch backend), in a data preprocessor before "
+    p.add_argument("--backend", choices=[AUTO, "numpy", "torch"], default=AUTO,
+                   help="corruption backend. auto (default): torch with --corrupt-on batch (its "
+                   "only backend), numpy (the reference) with --corrupt-on pipeline; the choice "
+                   "is printed and recorded in the results' backend field")
+    p.add_argument("--corrupt-on", choices=[AUTO, *CORRUPT_ON], default=AUTO,
+                   help="where images are corrupted. auto (default): batch when the model runs "
+                   "on CUDA (so the GPU never waits for data-loader workers corrupting on the "
+                   "CPU) unless --backend numpy is given, pipeline otherwise; printed and "
+                   "recorded in the results (extra.corrupt_on). pipeline: a Corrupt transform in "
+                   "the data pipeline, per image, right after loading. batch: the whole collated "
+                   "batch on the model's device (torch backend), in a data preprocessor before "
                    "normalisation; the loader delivers the native images and each is resized "
                    "after the corruption exactly as the pipeline's Resize would, so the "
                    "corruption still hits the image at its stored resolution (same images as "
                    "pipeline mode with --backend torch, byte for byte on the CPU). Test "
                    "pipelines may only load, Resize and pack. Its results are recorded with "
                    f"backend '{BATCH_BACKEND}' and never resumed into or merged with "
-                   "pipeline-mode results")
+                   "pipeline-mode results. The numpy reference on a GPU: --backend numpy")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in the results file: evaluate only missing cells")
     p.add_argument("--shard", default=None, metavar="I/N",
@@ -578,18 +585,60 @@ def load_framework_config(args: argparse.Namespace, adapter: TaskAdapter):
     return cfg
 
 
-def resolve_backend(args: argparse.Namespace) -> str:
-    """``--backend`` after ``--corrupt-on``: numpy unless given with pipeline, torch with batch
-    (numpy there is a ``ValueError``). Sets ``args.backend``."""
-    corrupt_on = getattr(args, "corrupt_on", "pipeline")
+AUTO = "auto"
+
+
+def model_device() -> str:
+    """The device type mmengine's Runner puts the model on (``'cuda'``, ``'cpu'``, ...)."""
+    from mmengine.device import get_device
+
+    return get_device()
+
+
+def resolve_corruption_defaults(backend: str | None, corrupt_on: str | None,
+                                device: str) -> tuple[str, str]:
+    """``(backend, corrupt_on)`` with ``auto`` (or None) resolved for a model on ``device``.
+
+    ``corrupt_on`` auto is batch on CUDA, because in pipeline mode the data-loader workers
+    corrupt every image on the CPU and the GPU waits for them; elsewhere it stays pipeline (on
+    a CPU the batch path saves nothing). An explicit ``--backend numpy`` makes it pipeline on
+    CUDA too, so the reference is one flag away. ``backend`` auto follows the mode, whatever
+    the device: torch with batch (its only backend), numpy (the reference) with pipeline.
+    Batch mode with the numpy backend is a ``ValueError``."""
+    backend = AUTO if backend is None else backend
+    corrupt_on = AUTO if corrupt_on is None else corrupt_on
+    on_cuda = str(device).split(":")[0] == "cuda"
+    if corrupt_on == AUTO:
+        corrupt_on = "batch" if on_cuda and backend != "numpy" else "pipeline"
     if corrupt_on == "batch":
-        if args.backend not in (None, "torch"):
+        if backend not in (AUTO, "torch"):
             raise ValueError(f"--corrupt-on batch corrupts with the torch backend (corrupt_batch on "
-                             f"the device); --backend {args.backend} is only for --corrupt-on pipeline")
-        args.backend = "torch"
-    elif args.backend is None:
-        args.backend = "numpy"
+                             f"the device); --backend {backend} is only for --corrupt-on pipeline")
+        return "torch", corrupt_on
+    return ("numpy" if backend == AUTO else backend), corrupt_on
+
+
+def resolve_backend(args: argparse.Namespace, device: str | None = None) -> str:
+    """Resolve ``--backend`` and ``--corrupt-on`` (see :func:`resolve_corruption_defaults`) for
+    a model on ``device`` (default: where mmengine will put it). Sets ``args.backend`` and
+    ``args.corrupt_on``, records in ``args.corruption_defaults`` which were automatic; returns
+    the backend."""
+    given = (getattr(args, "backend", None), getattr(args, "corrupt_on", None))
+    device = model_device() if device is None else device
+    args.backend, args.corrupt_on = resolve_corruption_defaults(*given, device)
+    args.corruption_defaults = {"device": str(device),
+                                "auto": [flag for flag, value in zip(("backend", "corrupt_on"), given)
+                                         if value in (None, AUTO)]}
     return args.backend
+
+
+def describe_corruption_choice(args: argparse.Namespace) -> str:
+    """One line naming the resolved ``--backend`` / ``--corrupt-on`` and which were automatic."""
+    defaults = getattr(args, "corruption_defaults", None) or {}
+    auto = defaults.get("auto") or []
+    why = (f" ({' and '.join('--' + a.replace('_', '-') for a in auto)} auto: model on "
+           f"{defaults.get('device', '?')})") if auto else ""
+    return f"[robustness] corruptions: --backend {args.backend} --corrupt-on {args.corrupt_on}{why}"
 
 
 def load_config(args: argparse.Namespace, adapter: TaskAdapter):
@@ -618,6 +667,8 @@ def make_results(args: argparse.Namespace, cfg: Any, adapter: TaskAdapter, headl
     extra = {"corruptions": list(args.corruptions), "severities": list(args.severities),
              "framework_config": str(Path(args.config).resolve()),
              "corrupt_on": getattr(args, "corrupt_on", "pipeline")}
+    if getattr(args, "corruption_defaults", None):
+        extra["corruption_defaults"] = dict(args.corruption_defaults)
     if args.shard:
         extra["shard"] = args.shard
     return new_results(
@@ -709,6 +760,7 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     say(f"[robustness] {adapter.task}: {len(cells)} cell(s), {len(todo)} to evaluate; "
         f"results -> {json_path}"
         + (f"; mmdet pickle -> {pkl_path}" if pkl_path and adapter.pickle_prefix else ""))
+    say(describe_corruption_choice(args))
 
     if todo:
         prepare_cpu_distributed(cfg, args.launcher)
