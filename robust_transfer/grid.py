@@ -86,6 +86,19 @@ def select_shard(cells: Sequence[Cell], index: int, count: int) -> list[Cell]:
     return list(cells[index::count])
 
 
+def shard_path(path: str | Path, index: int, count: int) -> Path:
+    """The file of shard ``index`` of ``count`` of the results (or predictions) file ``path``:
+    ``<stem>.shard<index>-of-<count><suffix>`` next to it. The one place shard names are made."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.shard{index}-of-{count}{path.suffix}")
+
+
+def find_shard_paths(path: str | Path) -> list[Path]:
+    """The shard files of the results file ``path`` that exist (any count), sorted."""
+    path = Path(path)
+    return sorted(path.parent.glob(f"{path.stem}.shard*-of-*{path.suffix}"))
+
+
 def pending_cells(cells: Sequence[Cell], results: Mapping) -> list[Cell]:
     """The cells of ``cells`` that ``results`` does not hold yet."""
     return [cell for cell in cells if get_cell(results, cell.corruption, cell.severity) is None]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from robust_transfer.grid import Cell, build_cells, parse_shard, run_grid, select_shard
+from robust_transfer.grid import (Cell, build_cells, find_shard_paths, parse_shard, run_grid,
+                                  select_shard, shard_path)
 from robust_transfer.results import ResultsError, load_results, merge_results, new_results
 
 WORKER = Path(__file__).with_name("_grid_worker.py")
@@ -99,6 +100,19 @@ def test_sigkill_leaves_a_valid_file_that_resume_completes(tmp_path):
     assert kills >= 1
     run_worker(path)
     assert load_results(path)["cells"] == load_results(reference)["cells"]
+
+
+def test_shard_files_are_named_and_found_next_to_their_results(tmp_path):
+    results = tmp_path / "ant__full-network.json"
+    assert shard_path(results, 2, 4) == tmp_path / "ant__full-network.shard2-of-4.json"
+    assert shard_path(results.with_suffix(".pkl"), 0, 2).name == "ant__full-network.shard0-of-2.pkl"
+    assert find_shard_paths(results) == []
+    for i in (1, 0):
+        shard_path(results, i, 2).write_text("{}")
+    (tmp_path / "ant__fixed-feature.shard0-of-2.json").write_text("{}")  # another grid's
+    shard_path(results.with_suffix(".pkl"), 0, 2).write_text("")  # predictions, not results
+    assert find_shard_paths(results) == [shard_path(results, 0, 2), shard_path(results, 1, 2)]
+    assert find_shard_paths(shard_path(results, 0, 2)) == []
 
 
 def test_sharded_runs_merge_to_the_full_grid(tmp_path):
