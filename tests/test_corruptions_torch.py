@@ -295,6 +295,12 @@ def test_cpu_threads_do_not_change_the_bytes(three_photos, name):
     assert torch.equal(single, split)
 
 
+def test_shared_parts_keep_their_order_and_raise_errors():
+    assert _torch._share_parts([[1], [2], [3]], lambda part: part[0] * 10) == [10, 20, 30]
+    with pytest.raises(ZeroDivisionError):
+        _torch._share_parts([[1], [0]], lambda part: 1 / part[0])
+
+
 def test_keys_and_seed_choose_the_stream(three_photos):
     images = three_photos[:1].repeat(3, 1, 1, 1)
     out = C.corrupt_batch(images, "gaussian_noise", 3, seed=0)  # default keys: 0, 1, 2

@@ -15,8 +15,10 @@ distribution, deterministic ones pixel for pixel.
 """
 from __future__ import annotations
 
+import itertools
 import numbers
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
@@ -58,8 +60,8 @@ from ._params import (
     SPECKLE_NOISE_STD,
     ZOOM_BLUR_FACTORS,
 )
-from ._registry import get_torch_corruption, register_torch_corruption, registered_torch_corruptions
 from ._philox import PhiloxStreams, stream_key
+from ._registry import get_torch_corruption, register_torch_corruption, registered_torch_corruptions
 from ._seeding import canonical_key, check_seed
 
 # ----------------------------------------------------------------------------- CPU work per image
@@ -533,8 +535,8 @@ def corrupt_tensor(images: torch.Tensor, name: str, severity: int, *, seed: int 
                    value_range=None) -> torch.Tensor:
     """The work behind ``corrupt_batch`` (name and severity already validated).
 
-    On the CPU with T > 1 torch threads, the batch is split into up to T parts corrupted in T
-    Python threads (a pool kept for the process) with one intra-op thread each, then joined (the bytes do not change: every
+    On the CPU with T > 1 torch threads, the batch is split into up to T parts corrupted by the
+    calling thread and T - 1 pool threads with one intra-op thread each, then joined (the bytes do not change: every
     image has its own stream and the kernels are batch-invariant). Why: an op split over T
     threads waits for all of them at its end, so on a shared machine, where a thread can lose
     its core for a scheduler slice, a corruption made of many short ops ran several times
@@ -549,10 +551,44 @@ def corrupt_tensor(images: torch.Tensor, name: str, severity: int, *, seed: int 
     if workers <= 1:
         return _corrupt_batch(images, name, severity, scale, stream_keys)
     parts = [part.tolist() for part in np.array_split(np.arange(count), workers)]
-    outputs = list(_cpu_pool(workers).map(
-        lambda part: _corrupt_batch(images[part[0]:part[-1] + 1], name, severity, scale,
-                                    stream_keys[part[0]:part[-1] + 1]), parts))
+    outputs = _share_parts(parts, lambda part: _corrupt_batch(
+        images[part[0]:part[-1] + 1], name, severity, scale, stream_keys[part[0]:part[-1] + 1]))
     return torch.cat(outputs)
+
+
+def _share_parts(parts: list, work) -> list:
+    """[work(part) for part in parts], the parts taken in turn by the calling thread and by
+    len(parts) - 1 pool threads, each with one intra-op thread. The caller never waits for a
+    part nobody has started: on a busy machine a pool thread may take milliseconds to be
+    scheduled, and then the caller simply does more parts itself."""
+    results: list = [None] * len(parts)
+    finished = [threading.Event() for _ in parts]
+    counter = itertools.count()  # next() is atomic in CPython: each part is taken once
+
+    def take_parts():
+        while (index := next(counter)) < len(parts):
+            try:
+                results[index] = (True, work(parts[index]))
+            except BaseException as error:  # noqa: BLE001 -- re-raised in the caller
+                results[index] = (False, error)
+            finally:
+                finished[index].set()
+
+    pool = _cpu_pool(len(parts) - 1)
+    for _ in range(len(parts) - 1):
+        pool.submit(take_parts)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # the calling thread's own setting (OpenMP's is per thread)
+    try:
+        take_parts()
+    finally:
+        torch.set_num_threads(previous)
+    for event in finished:
+        event.wait()
+    for ok, value in results:
+        if not ok:
+            raise value
+    return [value for _, value in results]
 
 
 _CPU_POOLS: dict = {}
