@@ -104,7 +104,7 @@ def test_module_help_and_bad_flags(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--out", "--device", "--reference-device", "--iters", "--cls-epochs", "--corruptions",
-                 "--severity", "--seed", "--jobs", "--timeout"):
+                 "--severity", "--seed", "--jobs", "--timeout", "--min-clean-scale"):
         assert flag in text
     for bad in (["--iters", "0"], ["--corruptions", "no_such_corruption"], ["--severity", "6"],
                 ["--reference-device", "gpu0"]):
@@ -160,6 +160,47 @@ def test_every_compared_metric_has_a_stated_tolerance():
     for metrics in TASK_METRICS.values():
         for metric in metrics:
             assert TOLERANCES[metric].max_abs_diff > 0 and TOLERANCES[metric].why
+
+
+def _write_eval(folder: Path, file: str, backend: str, corrupt_on: str, cells: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / file).write_text(json.dumps({"backend": backend, "extra": {"corrupt_on": corrupt_on},
+                                           "cells": cells}))
+
+
+def test_result_checks_need_the_recorded_mode_a_trained_model_and_both_files(tmp_path):
+    """On results files as the tools write them: the recorded backend/mode must be the one asked
+    for, the device's clean value must reach the floor, and a missing file fails."""
+    import argparse
+
+    from robust_transfer.gpu_smoke import MIN_CLEAN, result_checks
+
+    args = argparse.Namespace(out=str(tmp_path), device="cuda", reference_device="cpu", min_clean_scale=1.0)
+    det = {"clean": {"0": {"bbox_mAP": 0.30, "segm_mAP": 0.25}}, "fog": {"3": {"bbox_mAP": 0.1, "segm_mAP": 0.1}}}
+    seg = {"clean": {"0": {"mIoU": 60.0, "aAcc": 80.0}}}
+    for run in ("device", "reference"):
+        folder = tmp_path / "eval" / run
+        _write_eval(folder, "detection_pipeline.json", "numpy", "pipeline", det)
+        _write_eval(folder, "detection_batch.json", "torch-batch", "batch", det)
+        _write_eval(folder, "segmentation_pipeline.json", "numpy", "pipeline", seg)
+        # the device's batch-mode run recorded pipeline mode: the GPU default was not applied
+        _write_eval(folder, "segmentation_batch.json", "numpy" if run == "device" else "torch-batch",
+                    "pipeline" if run == "device" else "batch", seg)
+    # the classifier did not learn on the device (below the floor); the reference file is missing
+    _write_eval(tmp_path / "eval" / "device", "classification.json", "torch", "device-batch",
+                {"clean": {"0": {"top1": MIN_CLEAN["top1"] - 1}}})
+    failed = {c.name: c.detail for c in result_checks(args) if not c.passed}
+    assert set(failed) == {"segmentation/batch recorded", "classification/device-batch"}
+    assert "expected torch-batch, batch" in failed["segmentation/batch recorded"]
+    assert "no results at" in failed["classification/device-batch"]
+    _write_eval(tmp_path / "eval" / "reference", "classification.json", "torch", "device-batch",
+                {"clean": {"0": {"top1": 97.5}}})
+    failed = {c.name: c.detail for c in result_checks(args) if not c.passed}
+    assert failed["classification/device-batch learned on cuda"] == "clean top1 49.0 > 50"
+    assert failed["classification/device-batch cuda vs cpu clean@0"].startswith("top1 49.0000 vs 97.5000")
+    args.min_clean_scale = 0.0
+    assert "classification/device-batch learned on cuda" not in {
+        c.name for c in result_checks(args) if not c.passed}
 
 
 def test_device_environment_hides_or_selects_gpus():
@@ -223,8 +264,8 @@ def test_smoke_end_to_end_on_cpu(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     proc = subprocess.run([sys.executable, "-m", "robust_transfer.gpu_smoke", "--out", str(out),
                            "--device", "cpu", "--reference-device", "cpu", "--iters", "20",
-                           "--cls-epochs", "1", "--corruptions", "gaussian_noise", "contrast",
-                           "--jobs", "2"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                           "--cls-epochs", "1", "--min-clean-scale", "0", "--corruptions",
+                           "gaussian_noise", "contrast", "--jobs", "2"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
