@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_corruption_commands(sub)
     add_prime_commands(sub)
-    from .reproduce import add_reproduce_command
+    from .study.cli import add_reproduce_command
 
     add_reproduce_command(sub)
 

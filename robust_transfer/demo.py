@@ -1,7 +1,7 @@
 """The embedded default run, ``robust-transfer demo``: the whole study in miniature.
 
 :func:`run_demo` runs the benchmark suite ``configs/demo.yaml`` through the reproduction runner
-(:mod:`robust_transfer.reproduce`) -- the same plan, tools and report as the paper's tables, on
+(:mod:`robust_transfer.study`) -- the same plan, tools and report as the paper's tables, on
 synthetic data sets for the three tasks and two small stand-in ImageNet backbones (one
 pre-trained plainly, one with noise augmentation), each transferred fixed-feature and
 full-network to detection, segmentation and classification and evaluated on the 15 benchmark
@@ -109,32 +109,41 @@ def run_demo(out_dir: str | Path = "outputs/demo", *, scale: str | None = None,
              jobs: int | None = None, fresh: bool = False, suite: str | Path = DEMO_SUITE) -> int:
     """Run the miniature study (``configs/demo.yaml``) into ``out_dir``; print its tables.
 
-    ``scale`` (or the environment variable ``RT_DEMO_SCALE``) picks the data set sizes of
-    :data:`robust_transfer.standins.DATA_SCALES` (``demo``; ``ci`` evaluates fewer images).
-    Rerunning skips everything already done; ``fresh`` starts over. Returns the exit status.
+    ``scale`` (else the environment variable ``RT_DEMO_SCALE``, else the suite's) picks the data
+    set sizes of :data:`robust_transfer.standins.DATA_SCALES` (``demo``; ``ci`` evaluates fewer
+    images). Rerunning skips everything already done; ``fresh`` starts over. Returns the exit
+    status.
     """
     import os
     import shutil
 
-    from .reproduce import Options, run_suite
+    from .study import Options, run_suite
 
-    out = Path(out_dir)
+    layout = demo_layout(out_dir)
     if fresh:
-        for sub in ("work", "report"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-    if scale:
-        os.environ["RT_DEMO_SCALE"] = scale
+        for folder in (layout.root, layout.report_dir):
+            shutil.rmtree(folder, ignore_errors=True)
     start = time.perf_counter()
-    options = Options(work_dir=str(out / "work"), report_dir=str(out / "report"))
-    code = run_suite(suite, options, jobs=jobs, stream_report=False)
-    print_demo_tables(out)
-    print(f"\nreport (Markdown, LaTeX, CSV, PNG plots): {(out / 'report').resolve()}"
-          f"\nresults: {(out / 'work' / 'results').resolve()}"
+    options = Options(work_dir=str(layout.root), report_dir=str(layout.report_dir), jobs=jobs,
+                      data_scale=scale or os.environ.get("RT_DEMO_SCALE") or None,
+                      stream_report=False)
+    code = run_suite(suite, options)
+    print_demo_tables(out_dir)
+    print(f"\nreport (Markdown, LaTeX, CSV, PNG plots): {layout.report_dir.resolve()}"
+          f"\nresults: {layout.results_dir.resolve()}"
           f"\n({time.perf_counter() - start:.0f} s{'' if code == 0 else '; some steps failed, see above'})")
     return code
 
 
-def print_demo_tables(out: str | Path) -> None:
+def demo_layout(out_dir: str | Path):
+    """The demo's work dir (``<out>/work``) and report (``<out>/report``)."""
+    from .study.layout import Layout
+
+    out = Path(out_dir)
+    return Layout.at(out / "work", out / "report")
+
+
+def print_demo_tables(out: str | Path, suite_name: str = "demo") -> None:
     """One paper-shaped table per transfer mode (rows: backbones; per task P / mPC / rPC of its
     headline metric), then the pre-training robustness of each backbone next to its downstream
     rPC and the rank correlations the report computed."""
@@ -143,15 +152,14 @@ def print_demo_tables(out: str | Path) -> None:
     from .report import summarize_results, terminal_table
     from .results import load_results
 
-    out = Path(out)
-    files = sorted((out / "work" / "results").glob("*/*.json"))
-    models = [summarize_results(load_results(f)) for f in files if ".shard" not in f.name]
+    layout = demo_layout(out)
+    models = [summarize_results(load_results(f)) for f in layout.results_files()]
     if not models:
         print("no results yet")
         return
     tasks = [t for t in HEADLINES if any(m.task == t for m in models)]
     robustness = {}
-    table_file = out / "work" / "standins" / "robustness_demo.json"
+    table_file = layout.robustness_table(suite_name)
     if table_file.is_file():
         robustness = json.loads(table_file.read_text()).get("values", {})
     backbones = list(dict.fromkeys([b for b in robustness] + [m.results.get("backbone") for m in models]))
@@ -185,6 +193,6 @@ def print_demo_tables(out: str | Path) -> None:
                 + [cell(find(task, backbone, mode), "rPC") for task in tasks]
                 for mode in modes for backbone in backbones]
         print("\n" + terminal_table(header, rows, " does pre-training robustness transfer? "))
-        correlation = Path(out) / "report" / "transfer_correlation.md"
+        correlation = layout.report_dir / "transfer_correlation.md"
         if correlation.is_file():
             print(f"(rank correlations per task, metric and mode: {correlation.resolve()})")

@@ -9,6 +9,7 @@ shard files are merged with :func:`robust_transfer.results.merge_results`.
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -97,6 +98,11 @@ def find_shard_paths(path: str | Path) -> list[Path]:
     """The shard files of the results file ``path`` that exist (any count), sorted."""
     path = Path(path)
     return sorted(path.parent.glob(f"{path.stem}.shard*-of-*{path.suffix}"))
+
+
+def is_shard_path(path: str | Path) -> bool:
+    """Whether ``path`` is a shard file (named by :func:`shard_path`)."""
+    return re.search(r"\.shard\d+-of-\d+$", Path(path).stem) is not None
 
 
 def pending_cells(cells: Sequence[Cell], results: Mapping) -> list[Cell]:

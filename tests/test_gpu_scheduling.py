@@ -1,5 +1,5 @@
-"""A node's GPUs in parallel (robust_transfer/gpu_slots.py and the reproduce executor) and the
-plan's preflight and real data paths (robust_transfer/reproduce.py).
+"""A node's GPUs in parallel (robust_transfer/study/gpu_slots.py and the study executor) and the
+plan's preflight and real data paths (robust_transfer/study/).
 
 Runs on CPU: the "GPU" commands are small Python scripts that record the CUDA_VISIBLE_DEVICES
 and PORT they were started with, and hold a lock file per GPU id and per port while they run,
@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robust_transfer import cli, reproduce
-from robust_transfer.gpu_slots import GpuSlots, Placement, node_gpu_ids, simulate_placements
-from robust_transfer.reproduce import Options, Plan, Step, SuiteError, build_plan, load_suite
+from robust_transfer import cli
+from robust_transfer.study import PYTHON as PLAN_PYTHON
+from robust_transfer.study import Options, Plan, Step, SuiteError, build_plan, load_suite, run_suite
+from robust_transfer.study.executor import Executor
+from robust_transfer.study.gpu_slots import GpuSlots, Placement, node_gpu_ids, simulate_placements
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +52,7 @@ def _recorder_steps(tmp_path: Path, specs, seconds: float = 1.5) -> list[Step]:
     locks = tmp_path / "locks"
     locks.mkdir()
     out = tmp_path / "placements.jsonl"
-    return [Step(name, kind, name, [reproduce.PYTHON, str(script), name, str(locks), str(out),
+    return [Step(name, kind, name, [PLAN_PYTHON, str(script), name, str(locks), str(out),
                                     str(seconds)], gpus=gpus, torchrun=torchrun)
             for name, kind, gpus, torchrun in specs]
 
@@ -65,9 +67,9 @@ def test_executor_gives_concurrent_steps_distinct_gpus_and_ports(tmp_path, monke
     specs = [(f"eval{i}", "evaluate", 1, False) for i in range(5)] + \
         [("ddp_a", "train", 2, True), ("ddp_b", "train", 2, True), ("convert", "convert", 0, False)]
     steps = _recorder_steps(tmp_path, specs)
-    plan = Plan({"name": "t", "title": "t"}, steps, tmp_path, tmp_path)
+    plan = Plan(None, steps, tmp_path, tmp_path)
     slots = GpuSlots(node_gpu_ids(4, {}))
-    executor = reproduce.Executor(plan, mode="subprocess", jobs=4, log_dir=tmp_path / "logs",
+    executor = Executor(plan, mode="subprocess", jobs=4, log_dir=tmp_path / "logs",
                                   slots=slots)
     assert executor.run() == 0
     records = _records(tmp_path)
@@ -130,8 +132,9 @@ def test_simulated_placements_never_overlap_on_a_gpu():
 
 def test_dry_run_prints_runnable_commands_with_their_gpus_and_ports(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    options = Options(work_dir=str(tmp_path), gpus=8, gpus_per_job=4, launcher="pytorch")
-    assert reproduce.run_suite(REPO / "configs" / "full_network.yaml", options, dry_run=True) == 0
+    options = Options(work_dir=str(tmp_path), gpus=8, gpus_per_job=4, launcher="pytorch",
+                      dry_run=True)
+    assert run_suite(REPO / "configs" / "full_network.yaml", options) == 0
     output = capsys.readouterr().out
     assert "{" not in output and "}" not in output  # every placeholder filled in
     commands = {}
@@ -262,7 +265,7 @@ def test_preflight_lists_everything_missing_in_one_message_and_starts_nothing(tm
             "cifar10c": tmp_path / "d" / "c10c"}
     suite = _suite_with_data(tmp_path, "full_network", data)
     started = []
-    monkeypatch.setattr(reproduce.Executor, "run", lambda self: started.append(1) or 0)
+    monkeypatch.setattr(Executor, "run", lambda self: started.append(1) or 0)
     work = tmp_path / "w"
     argv = ["reproduce", str(suite), "--work-dir", str(work), "--backbone-dir", str(tmp_path / "none")]
     assert cli.main(argv) == 2
@@ -304,8 +307,8 @@ def test_a_finished_step_needs_nothing(tmp_path):
                 done=lambda: True)
     later = Step("b", "train", "b", ["x"], needs=[("made by c", tmp_path / "out" / "f.pth")])
     maker = Step("c", "convert", "c", ["x"], makes=[tmp_path / "out"])
-    assert Plan({}, [step, later, maker], tmp_path, tmp_path).missing_inputs() == []
-    assert Plan({}, [later], tmp_path, tmp_path).missing_inputs() == \
+    assert Plan(None, [step, later, maker], tmp_path, tmp_path).missing_inputs() == []
+    assert Plan(None, [later], tmp_path, tmp_path).missing_inputs() == \
         [f"made by c: {tmp_path / 'out' / 'f.pth'}"]
 
 
@@ -323,7 +326,8 @@ def test_eval_shards_split_each_grid_into_one_gpu_jobs_and_merge_them(tmp_path):
                       Options(work_dir=str(tmp_path), gpus=4, launcher="pytorch", eval_shards=4,
                               backbones=["ant"], tasks=["detection", "classification"]))
     ids = [s.id for s in plan.steps]
-    parts = [s for s in plan.steps if s.id.startswith("evaluate:detection/ant/full-network#")]
+    parts = [s for s in plan.steps if (s.kind, s.task, s.backbone, s.mode) ==
+             ("evaluate", "detection", "ant", "full-network")]
     assert [p.argv[p.argv.index("--shard") + 1] for p in parts] == ["0/4", "1/4", "2/4", "3/4"]
     assert all(p.gpus == 1 and "train:detection/ant/full-network" in p.deps for p in parts)
     merge = next(s for s in plan.steps if s.id == "merge:detection/ant/full-network#shards")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robust_transfer.grid import (Cell, build_cells, find_shard_paths, parse_shard, run_grid,
+from robust_transfer.grid import (Cell, build_cells, find_shard_paths, is_shard_path, parse_shard, run_grid,
                                   select_shard, shard_path)
 from robust_transfer.results import ResultsError, load_results, merge_results, new_results
 
@@ -113,6 +113,7 @@ def test_shard_files_are_named_and_found_next_to_their_results(tmp_path):
     shard_path(results.with_suffix(".pkl"), 0, 2).write_text("")  # predictions, not results
     assert find_shard_paths(results) == [shard_path(results, 0, 2), shard_path(results, 1, 2)]
     assert find_shard_paths(shard_path(results, 0, 2)) == []
+    assert is_shard_path(shard_path(results, 1, 2)) and not is_shard_path(results)
 
 
 def test_sharded_runs_merge_to_the_full_grid(tmp_path):

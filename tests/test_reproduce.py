@@ -1,4 +1,4 @@
-"""The reproduction runner (robust_transfer/reproduce.py), the suites of configs/, the scripts of
+"""The study runner (robust_transfer/study/), the suites of configs/, the scripts of
 scripts/ and the demo.
 
 Fast: every script's --dry-run (real suites and their smoke sections) names only files that
@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from robust_transfer import reproduce
-from robust_transfer.reproduce import Options, Plan, Step, SuiteError, build_plan, load_suite
+from robust_transfer.study import PYTHON as PLAN_PYTHON
+from robust_transfer.study import Options, Plan, Step, SuiteError, build_plan, load_suite, run_suite
+from robust_transfer.study.executor import Executor
 
 REPO = Path(__file__).resolve().parents[1]
 SUITES = ("fixed_feature", "full_network", "prime", "cifar10", "adversarial")
@@ -76,15 +77,19 @@ def test_plan_covers_every_backbone_task_and_mode(suite_name, tmp_path):
     suite = load_suite(REPO / "configs" / f"{suite_name}.yaml")
     plan = build_plan(suite, Options(work_dir=str(tmp_path)))
     ids = {s.id for s in plan.steps}
-    for backbone in suite["backbones"]:
-        for task in suite["tasks"]:
-            for mode in suite["modes"]:
+    for backbone in suite.backbones:
+        for task in suite.tasks:
+            for mode in suite.modes:
                 assert f"train:{task}/{backbone}/{mode}" in ids
                 assert f"evaluate:{task}/{backbone}/{mode}" in ids
             if task != "classification":
                 assert f"convert:{task}/{backbone}" in ids
+    for step in plan.steps:  # typed fields, consistent with the ids that name the steps
+        if step.kind in ("train", "evaluate"):
+            assert step.id.startswith(f"{step.kind}:{step.task}/{step.backbone}/{step.mode}")
+        assert step.task in (None, *suite.tasks)
     report = plan.steps[-1]
-    assert report.kind == "report"
+    assert report.kind == "report" and report.task is None
     assert report.argv[report.argv.index("--imagenet-robustness") + 1] == f"configs/{suite_name}.yaml"
     # the evaluation settings of the suite reach every robustness tool
     for step in plan.steps:
@@ -93,19 +98,18 @@ def test_plan_covers_every_backbone_task_and_mode(suite_name, tmp_path):
             assert argv[argv.index("--corruptions") + 1] == "benchmark"
             assert argv[argv.index("--severities") + 1:argv.index("--severities") + 7] == \
                 ["0", "1", "2", "3", "4", "5"]
-            assert "--resume" in argv and f"transfer.backbone={step.id.split('/')[1]}" in argv
+            assert "--resume" in argv and f"transfer.backbone={step.backbone}" in argv
 
 
 def test_dry_run_of_missing_published_checkpoints_is_a_warning_and_execution_refuses(tmp_path, capsys):
-    code = reproduce.run_suite(REPO / "configs" / "cifar10.yaml",
-                               Options(work_dir=str(tmp_path), backbone_dir=str(tmp_path / "none")),
-                               dry_run=True)
+    code = run_suite(REPO / "configs" / "cifar10.yaml",
+                     Options(work_dir=str(tmp_path), backbone_dir=str(tmp_path / "none"), dry_run=True))
     assert code == 0
     output = capsys.readouterr().out
     assert "# warning:" in output and str(tmp_path / "none" / "ANT_Model.pth") in output
     with pytest.raises(SuiteError, match="(?s)nothing was started.*ANT_Model.pth"):
-        reproduce.run_suite(REPO / "configs" / "cifar10.yaml",
-                            Options(work_dir=str(tmp_path), backbone_dir=str(tmp_path / "none")))
+        run_suite(REPO / "configs" / "cifar10.yaml",
+                  Options(work_dir=str(tmp_path), backbone_dir=str(tmp_path / "none")))
 
 
 # ----------------------------------------------------------------------------- the planner
@@ -127,9 +131,9 @@ def test_launchers_use_the_tasks_distributed_scripts(tmp_path):
     assert "--auto-scale-lr" in det.argv  # lr 0.04 is for 8 GPUs x 2 images
     seg = _step(plan, "train:segmentation/ant/full-network")
     assert "train_dataloader.batch_size=4" not in seg.argv  # 4 GPUs is the recipe
-    assert det.env["PYTHON"] == reproduce.PYTHON and det.gpus == 4 and det.torchrun
+    assert det.env["PYTHON"] == PLAN_PYTHON and det.gpus == 4 and det.torchrun
     test = _step(plan, "evaluate:detection/ant/full-network")  # one GPU per grid, side by side
-    assert test.argv[:2] == [reproduce.PYTHON, "mmdetection/tools/test_robustness.py"]
+    assert test.argv[:2] == [PLAN_PYTHON, "mmdetection/tools/test_robustness.py"]
     assert test.gpus == 1 and not test.torchrun
     plan = _plan(work_dir=str(tmp_path), launcher="pytorch", gpus=8, gpus_per_job=4)
     seg = _step(plan, "train:segmentation/ant/full-network")
@@ -286,13 +290,13 @@ def test_executor_skips_dependants_of_a_failure_and_runs_the_rest(tmp_path, mode
     marker = tmp_path / "ran"
     ok = _script(tmp_path, "ok", f"import sys; open({str(marker)!r}, 'a').write(sys.argv[1] + '\\n')")
     fail = _script(tmp_path, "fail", "import sys; print('boom'); sys.exit(3)")
-    steps = [Step("a", "train", "fails", [reproduce.PYTHON, fail]),
-             Step("b", "evaluate", "needs a", [reproduce.PYTHON, ok, "b"], deps=["a"]),
-             Step("c", "train", "independent", [reproduce.PYTHON, ok, "c"]),
-             Step("d", "evaluate", "already done", [reproduce.PYTHON, ok, "d"], done=lambda: True),
-             Step("r", "report", "soft", [reproduce.PYTHON, ok, "r"], deps=["b", "c"], soft_deps=True)]
-    plan = Plan({"name": "t", "title": "t"}, steps, tmp_path, tmp_path)
-    executor = reproduce.Executor(plan, mode=mode, jobs=2, log_dir=tmp_path / "logs")
+    steps = [Step("a", "train", "fails", [PLAN_PYTHON, fail]),
+             Step("b", "evaluate", "needs a", [PLAN_PYTHON, ok, "b"], deps=["a"]),
+             Step("c", "train", "independent", [PLAN_PYTHON, ok, "c"]),
+             Step("d", "evaluate", "already done", [PLAN_PYTHON, ok, "d"], done=lambda: True),
+             Step("r", "report", "soft", [PLAN_PYTHON, ok, "r"], deps=["b", "c"], soft_deps=True)]
+    plan = Plan(None, steps, tmp_path, tmp_path)
+    executor = Executor(plan, mode=mode, jobs=2, log_dir=tmp_path / "logs")
     assert executor.run() == 1
     assert sorted(marker.read_text().split()) == ["c", "r"]
     assert executor.status == {"a": "failed", "b": "skipped", "c": "ok", "d": "done", "r": "ok"}
@@ -357,3 +361,54 @@ def test_demo_end_to_end_at_ci_scale(tmp_path):
     table = json.loads((out / "work" / "standins" / "robustness_demo.json").read_text())
     assert set(table["values"]) == {"plain", "noise_aug"}
     shutil.rmtree(out / "work")  # ~1 GB of ResNet-18 checkpoints
+
+
+# ----------------------------------------------------------------------------- the study package
+
+
+def test_steps_are_typed_and_reject_what_is_not_a_kind_or_task():
+    with pytest.raises(ValueError, match="step kind 'build'"):
+        Step("x", "build", "x", ["x"])
+    with pytest.raises(ValueError, match="step task 'prepare'"):
+        Step("x", "prepare", "x", ["x"], task="prepare")
+
+
+def test_suite_is_typed_and_names_an_unknown_setting(tmp_path):
+    suite = load_suite(REPO / "configs" / "full_network.yaml")
+    assert suite.settings("segmentation").recipe_batch == 16
+    assert suite.settings("detection").final_checkpoint == "epoch_24.pth"
+    smoke = load_suite(REPO / "configs" / "full_network.yaml", smoke=True)
+    assert smoke.synthetic.scale == "ci" and smoke.imagenet_metric is None
+    assert smoke.settings("detection").recipe_gpus == 8  # the smoke section extends the suite's
+    assert {b.arch for b in smoke.backbones.values()} == {"resnet18"}
+    raw = yaml.safe_load((REPO / "configs" / "cifar10.yaml").read_text())
+    raw["task_settings"]["classification"]["epochz"] = 3
+    path = tmp_path / "typo.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SuiteError, match="task_settings: classification: unknown key.*epochz"):
+        load_suite(path)
+
+
+def test_the_demo_reads_where_the_planner_writes(tmp_path, monkeypatch):
+    from robust_transfer.demo import DEMO_SUITE, demo_layout
+
+    out = tmp_path / "demo"
+    layout = demo_layout(out)
+    monkeypatch.setenv("RT_DEMO_SCALE", "ci")  # the demo's switch; the planner ignores it
+    plan = build_plan(load_suite(DEMO_SUITE), Options(work_dir=str(layout.root),
+                                                      report_dir=str(layout.report_dir),
+                                                      data_scale="ci"))
+    assert plan.report_dir == out / "report"
+    data = next(s for s in plan.steps if s.kind == "prepare" and s.backbone is None)
+    assert data.argv[-2:] == ["--scale", "ci"]
+    results = [s.makes[0] for s in plan.steps if s.kind == "evaluate"]
+    assert len(results) == 12 and all(r.parent.parent == layout.results_dir for r in results)
+    table = next(s for s in plan.steps if s.id == "report:demo/imagenet-robustness")
+    assert table.argv[4] == str(layout.robustness_table("demo"))
+    for path in results[:2]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    (results[0].parent / f"{results[0].stem}.shard0-of-2.json").write_text("{}")
+    assert layout.results_files() == sorted(results[:2])
+    default = build_plan(load_suite(DEMO_SUITE), Options(work_dir=str(layout.root)))
+    assert next(s for s in default.steps if s.id == "prepare:data").argv[-1] == "demo"
