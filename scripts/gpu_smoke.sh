@@ -28,9 +28,8 @@ EOF
 }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$ROOT"
 WHEELS=""
-OUT="outputs/gpu_smoke"
+OUT="$ROOT/outputs/gpu_smoke"
 DRY_RUN=0
 EXTRA=()
 while [[ $# -gt 0 ]]; do
@@ -50,6 +49,10 @@ if [[ -n "$WHEELS" && ! -d "$WHEELS" ]]; then
     echo "gpu_smoke.sh: --wheels $WHEELS is not a folder" >&2
     exit 2
 fi
+# paths given by the caller are relative to the caller's folder; the rest runs in the repository
+[[ -z "$WHEELS" ]] || WHEELS=$(cd "$WHEELS" && pwd)
+[[ "$OUT" == /* ]] || OUT="$PWD/$OUT"
+cd "$ROOT"
 
 START=$(date +%s)
 trap 'echo "gpu_smoke.sh: total wall time $(( $(date +%s) - START )) s"' EXIT
@@ -71,7 +74,7 @@ fi
 
 if [[ -n "$WHEELS" ]]; then
     VENV=${VENV:-.venv-gpu}
-    SETUP=(env RT_WHEELS="$(cd "$WHEELS" && pwd)" RT_SYSTEM_TORCH=1 PYTHON="${PYTHON:-python3}"
+    SETUP=(env RT_WHEELS="$WHEELS" RT_SYSTEM_TORCH=1 PYTHON="${PYTHON:-python3}"
            VENV="$VENV" bash scripts/setup.sh)
 else  # the normal set-up (its own defaults: python3.11, .venv; PYTHON and VENV pass through)
     VENV=${VENV:-.venv}

@@ -24,11 +24,11 @@ SCRIPT = REPO_ROOT / "scripts" / "gpu_smoke.sh"
 NO_GPU = not torch.cuda.is_available()
 
 
-def _script(*args, env_extra=None, path_prefix=None, timeout=60):
+def _script(*args, env_extra=None, path_prefix=None, timeout=60, cwd=REPO_ROOT):
     env = dict(os.environ, **(env_extra or {}))
     if path_prefix is not None:
         env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
-    return subprocess.run(["bash", str(SCRIPT), *args], cwd=REPO_ROOT, env=env, capture_output=True,
+    return subprocess.run(["bash", str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -71,10 +71,11 @@ def test_script_commands_when_a_gpu_is_listed(tmp_path):
     setup, smoke = proc.stdout.splitlines()[:2]
     assert setup == (f"env RT_WHEELS={wheels} RT_SYSTEM_TORCH=1 PYTHON=python3.12 VENV=.venv-gpu "
                      "bash scripts/setup.sh")
-    assert smoke == ".venv-gpu/bin/python -m robust_transfer.gpu_smoke --out outputs/gpu_smoke --iters 5"
-    proc = _script("--dry-run", "--out", "o", path_prefix=fake)
+    assert smoke == (".venv-gpu/bin/python -m robust_transfer.gpu_smoke "
+                     f"--out {REPO_ROOT}/outputs/gpu_smoke --iters 5")
+    proc = _script("--dry-run", "--out", "o", path_prefix=fake, cwd=tmp_path)  # relative to the caller
     assert proc.stdout.splitlines()[:2] == ["env VENV=.venv bash scripts/setup.sh",
-                                            ".venv/bin/python -m robust_transfer.gpu_smoke --out o"]
+                                            f".venv/bin/python -m robust_transfer.gpu_smoke --out {tmp_path}/o"]
     assert "total wall time" in proc.stdout
 
 
