@@ -280,9 +280,10 @@ def test_batch_equals_single_calls_and_reruns(three_photos, name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_cpu_threads_do_not_change_the_bytes(three_photos, name):
+def test_cpu_threads_do_not_change_the_bytes(three_photos, name, monkeypatch):
     # With T > 1 torch threads the CPU batch is split over T Python threads (one intra-op
     # thread each); the output must be the single-thread output, and the setting restored.
+    monkeypatch.setattr(_torch, "usable_cpu_threads", lambda threads: threads)  # ignore load
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -293,6 +294,16 @@ def test_cpu_threads_do_not_change_the_bytes(three_photos, name):
     finally:
         torch.set_num_threads(previous)
     assert torch.equal(single, split)
+
+
+def test_usable_cpu_threads_leave_out_busy_cores(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for load, threads, expected in ((0.2, 2, 2), (1.2, 2, 2), (2.0, 2, 1), (3.7, 2, 1),
+                                    (0.0, 8, 2), (0.0, 1, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert _torch.usable_cpu_threads(threads) == expected, (load, threads)
 
 
 def test_shared_parts_keep_their_order_and_raise_errors():

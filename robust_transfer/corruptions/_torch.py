@@ -540,20 +540,54 @@ def corrupt_tensor(images: torch.Tensor, name: str, severity: int, *, seed: int 
     image has its own stream and the kernels are batch-invariant). Why: an op split over T
     threads waits for all of them at its end, so on a shared machine, where a thread can lose
     its core for a scheduler slice, a corruption made of many short ops ran several times
-    slower on 2 threads than on 1; whole sub-batches wait only once.
+    slower on 2 threads than on 1; whole sub-batches wait only once. T is capped by the cores
+    the load average leaves free (:func:`usable_cpu_threads`).
     """
     count, channels, _, _ = _check_batch(images)
     scale = _check_value_range(images, value_range)
     stream_keys = _stream_keys(seed, keys, count, name, severity)
     if count == 0:
         return images.clone()
-    workers = min(count, torch.get_num_threads()) if images.device.type == "cpu" else 1
-    if workers <= 1:
+    if images.device.type != "cpu":
         return _corrupt_batch(images, name, severity, scale, stream_keys)
+    threads = usable_cpu_threads(torch.get_num_threads())
+    if count == 1 or threads == 1:
+        return _with_intra_op_threads(threads, lambda: _corrupt_batch(
+            images, name, severity, scale, stream_keys))
+    workers = min(count, threads)
     parts = [part.tolist() for part in np.array_split(np.arange(count), workers)]
     outputs = _share_parts(parts, lambda part: _corrupt_batch(
         images[part[0]:part[-1] + 1], name, severity, scale, stream_keys[part[0]:part[-1] + 1]))
     return torch.cat(outputs)
+
+
+def usable_cpu_threads(threads: int) -> int:
+    """How many of ``threads`` CPU threads can get a core of their own now: the cores minus the
+    1-minute load average (which counts this thread), at least 1 -- what OpenMP's dynamic
+    mode (OMP_DYNAMIC) does with libgomp. A thread without a core of its own only makes the
+    others wait for it; the bytes do not depend on the choice."""
+    if threads <= 1:
+        return 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return threads
+    cores = os.cpu_count() or threads
+    free = cores - load + 1
+    return max(1, min(threads, cores, int(free + 0.5)))
+
+
+def _with_intra_op_threads(threads: int, work):
+    """work() with ``threads`` intra-op threads in the calling thread (OpenMP's setting is per
+    thread), the previous setting restored afterwards."""
+    previous = torch.get_num_threads()
+    if threads == previous:
+        return work()
+    torch.set_num_threads(threads)
+    try:
+        return work()
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _share_parts(parts: list, work) -> list:
@@ -577,12 +611,7 @@ def _share_parts(parts: list, work) -> list:
     pool = _cpu_pool(len(parts) - 1)
     for _ in range(len(parts) - 1):
         pool.submit(take_parts)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # the calling thread's own setting (OpenMP's is per thread)
-    try:
-        take_parts()
-    finally:
-        torch.set_num_threads(previous)
+    _with_intra_op_threads(1, take_parts)
     for event in finished:
         event.wait()
     for ok, value in results:
