@@ -387,6 +387,22 @@ def test_suite_is_typed_and_names_an_unknown_setting(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(SuiteError, match="task_settings: classification: unknown key.*epochz"):
         load_suite(path)
+    del raw["task_settings"]["classification"]["epochz"]
+    raw["evaluation"]["backend"] = "jax"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(SuiteError, match="backend must be one of numpy, torch, auto"):
+        load_suite(path)
+
+
+def test_backend_auto_reaches_the_robustness_tools_and_main_py_gets_numpy(tmp_path):
+    suite = load_suite(REPO / "configs" / "full_network.yaml")
+    assert suite.evaluation.backend == "auto"
+    suite.data.cifar10c = None  # on-the-fly CIFAR-10 corruptions: main.py's backend flag
+    plan = build_plan(suite, Options(work_dir=str(tmp_path), backbones=["ant"]))
+    for step in (s for s in plan.steps if s.kind == "evaluate"):
+        flag = "--corruption-backend" if step.task == "classification" else "--backend"
+        assert step.argv[step.argv.index(flag) + 1] == \
+            ("numpy" if step.task == "classification" else "auto"), step.id
 
 
 def test_the_demo_reads_where_the_planner_writes(tmp_path, monkeypatch):

@@ -14,6 +14,9 @@ from typing import Any, Mapping
 
 TASKS = ("detection", "segmentation", "classification")
 MODES = ("fixed-feature", "full-network", "full-network+prime")
+#: Corruption backends of ``evaluation: backend``; auto: the detection/segmentation tools pick
+#: torch + batch for a model on CUDA and numpy + pipeline elsewhere, CIFAR-10's main.py numpy.
+BACKENDS = ("numpy", "torch", "auto")
 #: The architecture of every stand-in backbone (robust_transfer.standins).
 STANDIN_ARCH = "resnet18"
 
@@ -29,7 +32,7 @@ class Evaluation:
     corruptions: str | list[str]
     severities: list[int]  # 1..5; the clean cell is always evaluated
     seed: int = 0
-    backend: str = "numpy"
+    backend: str = "numpy"  # numpy | torch | auto (the robustness tools choose per device)
     aggregate: str = "benchmark"
     corrupt_on: str | None = None
 
@@ -248,9 +251,11 @@ def _evaluation(raw: Mapping, where: str) -> Evaluation:
     except ValueError as error:
         raise SuiteError(f"{where}: evaluation: {error}") from None
     evaluation.severities = [s for s in severities if s > 0]
+    if evaluation.backend not in BACKENDS:
+        raise SuiteError(f"{where}: evaluation: backend must be one of {', '.join(BACKENDS)}")
     if evaluation.corrupt_on not in (None, "pipeline", "batch"):
         raise SuiteError(f"{where}: evaluation: corrupt_on must be pipeline or batch")
-    if evaluation.corrupt_on == "batch" and evaluation.backend != "torch":
+    if evaluation.corrupt_on == "batch" and evaluation.backend == "numpy":
         raise SuiteError(f"{where}: evaluation: corrupt_on: batch needs backend: torch")
     return evaluation
 

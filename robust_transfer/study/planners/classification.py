@@ -87,7 +87,9 @@ class ClassificationPlanner(TaskPlanner):
         if ctx.data.get("cifar10c"):
             argv += ["--cifar10c-dir", rel(ctx.data["cifar10c"])]
         else:
-            argv += ["--corruption-backend", str(evaluation.backend),
+            # main.py has no auto: the reference backend, what auto picks on a CPU
+            backend = "numpy" if evaluation.backend == "auto" else evaluation.backend
+            argv += ["--corruption-backend", backend,
                      "--corruption-seed", str(evaluation.seed)]
         if checkpoint is not None:
             argv += ["--eval-checkpoint", rel(checkpoint)]
