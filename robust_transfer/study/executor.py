@@ -20,6 +20,7 @@ from .forking import fork_python
 from .gpu_slots import GpuSlots, Placement
 from .layout import REPO, rel
 from .planners import PLANNERS
+from .progress import SuiteProgress
 from .steps import PYTHON, Plan, Step
 from .suite import SuiteError
 
@@ -64,6 +65,7 @@ class Executor:
         self.status: dict[str, str] = {}
         self.seconds: dict[str, float] = {}
         self._number = {s.id: i for i, s in enumerate(plan.steps, 1)}
+        self.progress = SuiteProgress(plan.steps, parallel=self.jobs)
 
     # -- launching
     def _env(self, step: Step) -> dict[str, str]:
@@ -130,6 +132,7 @@ class Executor:
             if not running and not progressed:
                 for step in pending:  # dependencies that no step of the plan provides
                     self.status[step.id] = "skipped"
+                    self.progress.finish(step)
                     self._say(step, f"skipped {step.title} (unmet dependencies)")
                 break
             if running and not launched:
@@ -152,6 +155,7 @@ class Executor:
                 progressed = True
                 done = not (failed and not step.soft_deps)
                 self.status[step.id] = "done" if done else "skipped"
+                self.progress.finish(step)
                 self._say(step, f"done already: {step.title}" if done else
                           f"skipped {step.title} (failed: {', '.join(failed)})")
                 continue
@@ -176,6 +180,7 @@ class Executor:
             if placement is not None:
                 self.slots.give_back(placement)
             self.status[step.id] = "failed"
+            self.progress.finish(step)
             self._say(step, f"FAILED {step.title}: {error}")
             return None
         argv = [self.python if a == PYTHON else a for a in argv]
@@ -187,6 +192,7 @@ class Executor:
                 (f", port {placement.port}]" if placement.port is not None else "]")
         self._say(step, f"{step.title}{where}" + (f"  (log: {rel(log)})" if log else ""))
         pid, popen = self._launch(argv, step, log)
+        self.progress.start(step)
         return _Running(step, pid, time.perf_counter(), log, popen, placement)
 
     def _wait_one(self, running: dict[int, _Running]) -> None:
@@ -202,9 +208,11 @@ class Executor:
             job.popen.returncode = code
         elapsed = time.perf_counter() - job.start
         self.seconds[job.step.id] = elapsed
+        self.progress.finish(job.step, elapsed)
         if code == 0:
             self.status[job.step.id] = "ok"
-            self._say(job.step, f"finished {job.step.title} ({elapsed:.0f} s)")
+            self._say(job.step, f"finished {job.step.title} ({elapsed:.0f} s); "
+                                f"suite: {self.progress.line()}")
             return
         self.status[job.step.id] = "failed"
         self._say(job.step, f"FAILED {job.step.title} (exit {code}, {elapsed:.0f} s)" +
