@@ -12,15 +12,32 @@ from pathlib import Path
 
 
 def _cmd_report(args) -> int:
-    from .report import load_imagenet_robustness, load_many, write_report
+    from .html_report import load_documents, write_html_report
+    from .html_report.inputs import restrict_to_metric
+    from .report import load_imagenet_robustness, write_report
 
+    if not args.out and not args.html:
+        raise ValueError("give --out DIR (every report file, report.html included) or --html FILE")
     imagenet, imagenet_metric = ({}, "") if not args.imagenet_robustness else \
         load_imagenet_robustness(args.imagenet_robustness)
-    written = write_report(load_many(args.results), args.out, plots=not args.no_plots,
-                           corruptions=_scope(args.aggregate), title=args.title,
-                           imagenet_robustness=imagenet, imagenet_metric=imagenet_metric)
-    print(written["terminal"])
-    print(f"report written to {Path(args.out).resolve()}")
+    documents = load_documents(args.results)
+    if args.out:
+        written = write_report(restrict_to_metric([d for d, _ in documents], args.metric), args.out,
+                               plots=not args.no_plots, corruptions=_scope(args.aggregate),
+                               title=args.title, imagenet_robustness=imagenet,
+                               imagenet_metric=imagenet_metric)
+        print(written["terminal"])
+        print(f"report written to {Path(args.out).resolve()}")
+    html = write_html_report(documents, args.html or Path(args.out) / "report.html",
+                             cards_dir=args.cards, metric=args.metric,
+                             corruptions=_scope(args.aggregate), title=args.title,
+                             imagenet_robustness=imagenet,
+                             imagenet_metric=imagenet_metric or "ImageNet robustness",
+                             plots=not args.no_plots)
+    for note in html["notes"]:
+        print(f"note: {note}")
+    print(f"model cards: {Path(html['cards'][0]).parent.resolve()} ({len(html['cards'])} files)")
+    print(f"html report: {Path(html['html']).resolve()}")
     return 0
 
 
@@ -87,14 +104,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     aggregate_help = ("corruptions that mPC averages over: benchmark (the 15, as in the papers), "
                       "all (19, with hold-out) or any group name")
-    p = sub.add_parser("report", help="paper-shaped tables (terminal, Markdown, LaTeX, CSV) and plots",
-                       description="Summarise results files: P, mPC, rPC per model and metric, "
-                                   "per-corruption tables, long CSV and PNG plots.")
-    p.add_argument("results", nargs="+", help="results JSON files (one per evaluated model)")
-    p.add_argument("--out", required=True, help="folder to write the report into")
+    p = sub.add_parser("report", help="paper-shaped tables (terminal, Markdown, LaTeX, CSV, HTML), "
+                                      "plots and model cards",
+                       description="Summarise results files, of one suite or several at once: P, "
+                                   "mPC, rPC per model and metric, per-corruption tables, long "
+                                   "CSV, PNG plots, one self-contained HTML page (report.html) "
+                                   "and a JSON model card per model. Not evaluated = '—', never 0.")
+    p.add_argument("results", nargs="+",
+                   help="results JSON files, or folders searched recursively for them "
+                        "(e.g. work_dirs/*/results: the suites' tables side by side)")
+    p.add_argument("--out", help="folder to write every report file into, report.html and "
+                                 "cards/ included (optional with --html)")
+    p.add_argument("--html", metavar="FILE",
+                   help="the self-contained HTML page to write (default: OUT/report.html); "
+                        "with --html alone only the page and the model cards are written")
+    p.add_argument("--cards", metavar="DIR",
+                   help="folder of the per-model JSON cards (default: cards/ next to the HTML page)")
+    p.add_argument("--metric",
+                   help="metric of the tables, e.g. bbox_mAP, segm_mAP, mIoU, top1 (default: "
+                        "each task's headline metric); results without it are left out")
     p.add_argument("--aggregate", default="benchmark", help=aggregate_help)
-    p.add_argument("--title", default="Robustness transfer", help="title of the tables")
-    p.add_argument("--no-plots", action="store_true", help="write the tables only")
+    p.add_argument("--title", default="Robustness transfer", help="title of the tables and page")
+    p.add_argument("--no-plots", action="store_true",
+                   help="no PNG plots (the tables and the HTML page's heat maps stay)")
     p.add_argument("--imagenet-robustness", metavar="FILE",
                    help="YAML/JSON with a number per backbone measured on ImageNet (a benchmark "
                         "suite from configs/, or {metric: NAME, values: {backbone: value}}): adds "

@@ -166,3 +166,36 @@ def relative_mean_corruption_error(cells: Cells, metric: str, scale: float = 1.0
             error = 1.0 - _mean(values) / scale
             ratios.append((error - clean_error) / (alexnet_error - ALEXNET_CLEAN_ERROR))
     return _mean(ratios)
+
+
+#: Labels of the two corruption-error numbers, so every report names which one it prints.
+MCE_ALEXNET_LABEL = "mCE (AlexNet-normalised)"
+MEAN_CORRUPTION_ERROR_LABEL = "mean corruption error (unnormalised)"
+
+
+def is_imagenet_dataset(dataset: str | None) -> bool:
+    """True for ImageNet(-C) evaluations, the only data the AlexNet reference errors were
+    measured on (dataset names such as ``imagenet``, ``imagenet_val``, ``ImageNet-C``)."""
+    return bool(dataset) and "imagenet" in str(dataset).lower().replace("-", "").replace("_", "")
+
+
+def plain_mean_corruption_error(cells: Cells, metric: str, scale: float = 1.0,
+                                severities: Iterable[int] = SEVERITIES) -> float | None:
+    """The mean error (1 - accuracy) over the evaluated benchmark corruption cells, without
+    any reference normaliser: what can be said of a data set with no reference model."""
+    errors = [1.0 - v / scale for c in CORRUPTION_GROUPS["benchmark"] for s in severities
+              if (v := cell_value(cells, c, s, metric)) is not None]
+    return _mean(errors)
+
+
+def corruption_error_for_dataset(cells: Cells, metric: str, dataset: str | None,
+                                 scale: float = 1.0) -> tuple[str, float | None]:
+    """(label, value) of the corruption error that means something for ``dataset``.
+
+    AlexNet's reference errors are ImageNet-C's, so the AlexNet-normalised mCE is given for
+    ImageNet data only; any other data set (CIFAR-10, the synthetic stand-ins) gets the plain
+    mean corruption error, and the label says which of the two it is.
+    """
+    if is_imagenet_dataset(dataset):
+        return MCE_ALEXNET_LABEL, mean_corruption_error(cells, metric, scale)
+    return MEAN_CORRUPTION_ERROR_LABEL, plain_mean_corruption_error(cells, metric, scale)
