@@ -113,7 +113,8 @@ def test_export_mmdet_resnet_file(tmp_path):
     assert export_mmdet_resnet(src, dst, arch="resnet18").source_format == "robustness"
     saved = torch.load(dst, weights_only=True)
     assert set(saved["state_dict"]) == {k for k in sd if not k.startswith("fc.")}
-    assert saved["meta"] == {"source_format": "robustness", "source": "l2_eps3.ckpt", "arch": "resnet18"}
+    assert saved["meta"] == {"source_format": "robustness", "source": "l2_eps3.ckpt", "arch": "resnet18",
+                             "backbone_cfg": {"type": "ResNet", "depth": 18}}
     assert [p.name for p in dst.parent.iterdir()] == [dst.name]  # no temporary file left
 
 
@@ -236,3 +237,87 @@ def test_weights_only_refuses_pickled_objects_with_a_hint(tmp_path):
         load_imagenet_backbone(path, create_model("resnet_tiny"))
     converted, fmt = load_imagenet_backbone(path, create_model("resnet_tiny"), weights_only=False)
     assert fmt == "deepaugment" and "layer4.0.conv2.weight" in converted
+
+
+# ----------------------------------------------------------------------------- the ResNet family
+
+from robust_transfer.backbones.resnet_family import (RESNET_ARCHS, build_torchvision_resnet,  # noqa: E402
+                                                     infer_resnet_spec, openmmlab_backbone_cfg,
+                                                     resnet_spec)
+
+
+@pytest.mark.parametrize("arch", list(RESNET_ARCHS))
+def test_every_named_resnet_is_read_off_its_own_keys(arch):
+    with torch.device("meta"):
+        model = build_torchvision_resnet(resnet_spec(arch))
+    assert infer_resnet_spec(model.state_dict()).name == arch
+
+
+def test_torchvision_builds_the_same_keys_and_shapes_as_our_family():
+    for arch in ("resnet34", "resnet101", "wide_resnet50_2", "resnext50_32x4d"):
+        with torch.device("meta"):
+            theirs = getattr(torchvision.models, arch)().state_dict()
+        assert expected_keys(arch, include_fc=True) == {k: tuple(v.shape) for k, v in theirs.items()}
+
+
+def test_not_a_resnet_and_wide_resnets_in_mmdet_are_one_line_errors():
+    with pytest.raises(CheckpointError, match="not a ResNet"):
+        infer_resnet_spec({"features.0.weight": torch.zeros(1)})
+    with pytest.raises(CheckpointError, match="no wide ResNet"):
+        openmmlab_backbone_cfg(resnet_spec("wide_resnet50_2"))
+    assert openmmlab_backbone_cfg(resnet_spec("resnext50_32x4d")) == dict(
+        type="ResNeXt", depth=50, groups=32, base_width=4)
+    assert openmmlab_backbone_cfg(resnet_spec("resnet50d")) == dict(type="ResNetV1d", depth=50)
+
+
+def _trained_looking(model):
+    """Random weights and BatchNorm statistics, so that a wrong key order changes the output."""
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            values = torch.rand(tensor.shape, generator=generator)
+            tensor.copy_(values + 0.5 if name.endswith("running_var") else values * 0.2 - 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch,layout", [("resnet18", "torchvision"), ("resnet18d", "timm"),
+                                         ("resnet50d", "timm"), ("resnext50_32x4d", "torchvision")])
+def test_converted_file_gives_mmdet_the_same_features(tmp_path, arch, layout):
+    """The converted weights in mmdet's backbone compute what the source network computes."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    source = _trained_looking(build_torchvision_resnet(resnet_spec(arch)))
+    src, dst = tmp_path / f"{arch}.pth", tmp_path / f"{arch}_mmdet.pth"
+    torch.save(source.state_dict(), src)  # torchvision and timm save bare state dicts
+    report = export_mmdet_resnet(src, dst)  # architecture read off the keys
+    saved = torch.load(dst, weights_only=True)
+    assert saved["meta"]["arch"] == arch and report.missing == [] == report.unexpected
+    register_all_modules(init_default_scope=False)
+    mmdet_backbone = MODELS.build({**saved["meta"]["backbone_cfg"], "out_indices": (3,)})
+    mmdet_backbone.load_state_dict(saved["state_dict"], strict=True)
+    mmdet_backbone.eval()  # (mmdet's ResNet.train returns None)
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = torch.nn.Sequential(*list(source.children())[:-2])(images)
+        (features,) = mmdet_backbone(images)
+    torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"PK\x03\x04 broken zip", b"\x80\x04K\x07.",
+                                     "a text file\n".encode()])
+def test_any_non_checkpoint_is_one_checkpoint_error_line(tmp_path, content):
+    path = tmp_path / "bad.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as info:
+        load_imagenet_backbone(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_truncated_checkpoint_is_one_checkpoint_error_line(tmp_path):
+    path = tmp_path / "truncated.pth"
+    torch.save(tiny_resnet_state_dict(), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="not a readable torch checkpoint") as info:
+        load_imagenet_backbone(path)
+    assert "\n" not in str(info.value)

@@ -7,7 +7,16 @@ configs load. The suites (``configs/*.yaml``) and the task configs name the same
 keeps them in agreement with this table until they refer to it by id.
 
 Look a backbone up with :func:`get_backbone`, list them with :func:`list_backbones`, and add
-your own with :func:`register_backbone`.
+your own with :func:`register_backbone` -- or once and for all in a ``backbones:`` YAML file
+(:func:`load_user_backbones`, written by ``robust-transfer backbone add``; docs/own-backbone.md)::
+
+    backbones:
+      my_r18:                       # the id used by converters, suites and reports
+        arch: resnet18              # a name of backbones.classification.BACKBONE_ARCHS
+        checkpoint: my_r18.pth      # relative to this file's folder, or absolute
+        format: torchvision         # a name of backbones.formats.SUPPORTED_FORMATS
+        sha256: 0123...             # optional: refused at conversion when the file differs
+        label: My ResNet-18         # optional: the name in tables and plots
 
 sha256: no digest of a published file has been checked on this project, so every entry has
 ``None`` rather than a number copied from memory. (torchvision's file names carry the first
@@ -17,7 +26,9 @@ This module imports nothing heavy, so planners and command lines can read it wit
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 #: Where the converted backbone files live, relative to the repository root.
 MMDET_CHECKPOINT_DIR = "mmdetection/checkpoints"
@@ -151,9 +162,86 @@ def register_backbone(backbone_id: str, arch: str, checkpoint: str, format: str,
         raise ValueError(f"unknown checkpoint format {format!r}; allowed: {', '.join(SUPPORTED_FORMATS)}")
     if sha256 is not None and (len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256)):
         raise ValueError(f"sha256 must be 64 lower-case hex digits, got {sha256!r}")
-    backbone = Backbone(backbone_id, arch, format, str(checkpoint), url=url, sha256=sha256,
-                        label=label or backbone_id, source=source,
-                        mmdet_file=mmdet_file or f"{arch}_{backbone_id}_mmdet.pth",
-                        mmseg_file=mmseg_file or f"{arch}_{backbone_id}_mmseg.pth")
+    backbone = _entry(backbone_id, dict(arch=arch, format=format, checkpoint=str(checkpoint),
+                                        url=url, sha256=sha256, label=label, source=source,
+                                        mmdet_file=mmdet_file, mmseg_file=mmseg_file))
     _CATALOGUE[backbone_id] = backbone
     return backbone
+
+
+#: Fields of an entry of a user ``backbones:`` file (``arch``, ``checkpoint``, ``format`` required).
+USER_FIELDS = ("arch", "checkpoint", "format", "url", "sha256", "label", "source", "mmdet_file",
+               "mmseg_file")
+_REQUIRED_USER_FIELDS = ("arch", "checkpoint", "format")
+
+
+def read_user_backbones(path: str | os.PathLike) -> dict[str, dict]:
+    """The entries of a user ``backbones:`` YAML file (id -> fields), checked for shape only;
+    a missing file reads as empty. Checkpoint paths stay as written."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a readable YAML file ({type(error).__name__})") from None
+    entries = document.get("backbones") if isinstance(document, dict) else None
+    if not isinstance(entries, dict):
+        raise ValueError(f"{path}: expected a mapping 'backbones: {{id: {{arch, checkpoint, format}}}}'")
+    for backbone_id, fields in entries.items():
+        if not isinstance(fields, dict):
+            raise ValueError(f"{path}: backbone {backbone_id!r} must be a mapping of "
+                             f"{', '.join(_REQUIRED_USER_FIELDS)}")
+        unknown = sorted(set(fields) - set(USER_FIELDS))
+        missing = [f for f in _REQUIRED_USER_FIELDS if not fields.get(f)]
+        if unknown or missing:
+            problem = f"unknown field {unknown[0]!r}" if unknown else f"no {missing[0]!r}"
+            raise ValueError(f"{path}: backbone {backbone_id!r}: {problem}; fields: {', '.join(USER_FIELDS)}")
+    return {str(k): dict(v) for k, v in entries.items()}
+
+
+def load_user_backbones(path: str | os.PathLike) -> list[Backbone]:
+    """Register every backbone of a user ``backbones:`` YAML file (see the module docstring) and
+    return their entries.
+
+    Relative checkpoint paths are taken from the file's folder and stored absolute. Loading the
+    same file twice is harmless; an id that is already catalogued with other facts (or is one
+    of the study's) is refused with a one-line ValueError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"backbones file {path} does not exist")
+    loaded = []
+    for backbone_id, fields in read_user_backbones(path).items():
+        fields = dict(fields)
+        checkpoint = Path(os.path.expanduser(str(fields.pop("checkpoint"))))
+        fields["checkpoint"] = str(checkpoint if checkpoint.is_absolute() else
+                                   (path.parent / checkpoint).resolve())
+        if backbone_id in _CATALOGUE:
+            again = _CATALOGUE[backbone_id]
+            if backbone_id in _STUDY_IDS or _user_fields(again) != _user_fields(_entry(backbone_id, fields)):
+                raise ValueError(f"{path}: backbone {backbone_id!r} is already in the catalogue "
+                                 "with other facts; choose another id")
+            loaded.append(again)
+            continue
+        try:
+            loaded.append(register_backbone(backbone_id, **fields))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+    return loaded
+
+
+def _entry(backbone_id: str, fields: dict) -> Backbone:
+    arch = fields["arch"]
+    return Backbone(backbone_id, **{**fields, "label": fields.get("label") or backbone_id,
+                                    "mmdet_file": fields.get("mmdet_file") or f"{arch}_{backbone_id}_mmdet.pth",
+                                    "mmseg_file": fields.get("mmseg_file") or f"{arch}_{backbone_id}_mmseg.pth"})
+
+
+def _user_fields(backbone: Backbone) -> tuple:
+    return tuple(getattr(backbone, field) for field in USER_FIELDS)
+
+
+_STUDY_IDS = frozenset(backbone.id for backbone in _STUDY)

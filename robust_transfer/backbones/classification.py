@@ -17,10 +17,14 @@ import torch
 from .checks import CheckpointError, check_state_dict
 from .files import load_checkpoint_file
 from .formats import extract_state_dict, has_prefix
+from .resnet_family import RESNET_ARCHS, build_torchvision_resnet, infer_resnet_spec
 from .swin_keys import convert_swin_to_torchvision, swin_relative_position_index
 
-#: Torchvision architectures whose key layout the converters know.
-BACKBONE_ARCHS = ("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "swin_t")
+#: Architectures whose key layout the converters know: the ResNet family of
+#: :mod:`.resnet_family` (torchvision's and timm's names) and Swin-T.
+BACKBONE_ARCHS = (*RESNET_ARCHS, "swin_t")
+#: ``arch=AUTO`` reads the ResNet architecture off the checkpoint's keys and shapes.
+AUTO = "auto"
 
 #: Names of the ImageNet classifier parameters, dropped unless ``include_fc=True``.
 HEAD_PREFIXES = ("fc.", "head.")
@@ -30,15 +34,15 @@ def build_backbone(arch: str, num_classes: int = 1000) -> torch.nn.Module:
     """A randomly initialised torchvision network of ``arch`` (no weights are downloaded).
 
     ``wide_resnet50_4`` does not exist in torchvision: it is built as the robustness library
-    does, a ResNet-50 with ``width_per_group=64*4``.
+    does, a ResNet-50 with ``width_per_group=64*4``. timm's ResNet-D names (``resnet50d``) are
+    torchvision ResNets with timm's deep stem and shortcuts (see :mod:`.resnet_family`).
     """
-    import torchvision.models as tvm
-    from torchvision.models.resnet import Bottleneck, ResNet
-
-    if arch == "wide_resnet50_4":
-        return ResNet(Bottleneck, [3, 4, 6, 3], width_per_group=64 * 4, num_classes=num_classes)
     if arch not in BACKBONE_ARCHS:
         raise CheckpointError(f"unknown backbone arch {arch!r}; allowed: {', '.join(BACKBONE_ARCHS)}")
+    if arch in RESNET_ARCHS:
+        return build_torchvision_resnet(RESNET_ARCHS[arch], num_classes)
+    import torchvision.models as tvm
+
     return getattr(tvm, arch)(weights=None, num_classes=num_classes)
 
 
@@ -66,7 +70,8 @@ def to_torchvision_state_dict(obj: Any, fmt: str | None = None, *,
                               arch: str | torch.nn.Module = "resnet50", include_fc: bool = False,
                               what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], str]:
     """Convert a loaded checkpoint object to a torchvision-keyed state dict, validated against
-    ``arch`` (a name of :data:`BACKBONE_ARCHS` or a built model). Returns ``(state_dict, format)``.
+    ``arch`` (a name of :data:`BACKBONE_ARCHS`, a built model, or :data:`AUTO` to read the
+    ResNet architecture off the keys). Returns ``(state_dict, format)``.
 
     The ImageNet head (``fc.*`` / ``head.*``) is dropped unless ``include_fc``; then it must be
     present in the checkpoint.
@@ -74,6 +79,9 @@ def to_torchvision_state_dict(obj: Any, fmt: str | None = None, *,
     state_dict, fmt = extract_state_dict(obj, fmt)
     if fmt == "swin" or has_prefix(state_dict, "patch_embed."):
         state_dict = convert_swin_to_torchvision(state_dict)
+        arch = "swin_t" if arch == AUTO else arch
+    elif arch == AUTO:
+        arch = _arch_of(infer_resnet_spec(state_dict, what))
     if not include_fc:
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(HEAD_PREFIXES)}
     # Some releases carry BatchNorm's num_batches_tracked, some do not: it is a counter used
@@ -88,6 +96,14 @@ def to_torchvision_state_dict(obj: Any, fmt: str | None = None, *,
     label = arch if isinstance(arch, str) else type(arch).__name__
     check_state_dict(state_dict, expected, f"{what} ({fmt} layout) for {label}")
     return state_dict, fmt
+
+
+def _arch_of(spec) -> str | torch.nn.Module:
+    """A named architecture where ``spec`` has a name, else the network built on the meta device."""
+    if spec.name in RESNET_ARCHS:
+        return spec.name
+    with torch.device("meta"):
+        return build_torchvision_resnet(spec)
 
 
 def load_imagenet_backbone(path: str | os.PathLike, arch: str | torch.nn.Module = "resnet50", *,

@@ -37,8 +37,13 @@ def load_checkpoint_file(path: str | os.PathLike, *, weights_only: bool = True) 
             f"{path}: cannot be loaded with weights_only=True: it holds a pickled "
             f"{found.group(1)} object. If you trust this file, load it with weights_only=False "
             "(classification CLI: --unsafe-load)") from None
-    except (RuntimeError, EOFError, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({_last_line(error)})") from None
+    except Exception as error:  # noqa: BLE001
+        # torch.load fails in many ways on a file that is not a checkpoint (a zip of something
+        # else, a text file, a truncated archive, a pickle of another program's classes):
+        # RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError,
+        # KeyError, AttributeError, ImportError... -- every one is "not a checkpoint" here.
+        raise CheckpointError(f"{path}: not a readable torch checkpoint "
+                              f"({type(error).__name__}: {_last_line(error)})") from None
 
 
 def _last_line(error: Exception) -> str:

@@ -1,11 +1,13 @@
 """The mmdet target: the backbone files mmdet's ``ResNet`` and ``SwinTransformer`` load, with a
 report of what was kept, dropped, missing and unexpected.
 
-* ResNet (torchvision, ANT, DeepAugment+AugMix, PRIME, robustness-library L2 models):
-  ``{"state_dict": torchvision keys without fc.*, "meta": ...}`` -- mmdet's (and mmseg's)
-  ``ResNet`` uses torchvision's key names; loaded with
-  ``init_cfg=dict(type='Pretrained', checkpoint=FILE)``. :func:`export_mmdet_resnet` is the
-  one writer of this file, for both frameworks.
+* ResNet (torchvision, timm, ANT, DeepAugment+AugMix, PRIME, robustness-library L2 models;
+  any depth, ResNeXt, timm's ResNet-D): ``{"state_dict": torchvision keys without fc.*,
+  "meta": {..., "backbone_cfg": ...}}`` -- mmdet's (and mmseg's) ``ResNet`` uses torchvision's
+  key names (ResNet-D: ``ResNetV1d``, its deep stem renamed to ``stem.*``); loaded with
+  ``init_cfg=dict(type='Pretrained', checkpoint=FILE)``. ``meta.backbone_cfg`` is the backbone
+  ``type``/``depth`` the file fits. :func:`export_mmdet_resnet` is the one writer of this file,
+  for both frameworks.
 * Swin-T (microsoft/Swin-Transformer): ``{"state_dict": {"backbone.<mmdet key>": ...}}``, the
   keys mmdet's ``SwinTransformer`` reads with ``convert_weights=False`` (it keeps only
   ``backbone.``-prefixed entries). The renaming is mmdet's own ``swin_converter``.
@@ -21,25 +23,29 @@ from typing import Any, Mapping
 import torch
 
 from .checks import CheckpointError, state_dict_shapes
-from .classification import to_torchvision_state_dict
+from .classification import AUTO, to_torchvision_state_dict
 from .export_report import ExportReport, dropped_keys, flat_keys
 from .files import load_checkpoint_file, save_atomically
 from .formats import SUPPORTED_FORMATS, extract_state_dict, has_prefix
+from .resnet_family import (RESNET_ARCHS, infer_resnet_spec, openmmlab_backbone_cfg, resnet_spec,
+                            to_openmmlab_keys)
 
 #: mmdet's Swin-T (swin_tiny_patch4_window7_224) hyper-parameters.
 SWIN_T = dict(embed_dims=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7)
-#: ResNet arch -> mmdet ``ResNet(depth=...)``.
-RESNET_DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101}
+#: ResNet archs mmdet/mmseg can build (every named one but the wide ResNets).
+MMDET_RESNET_ARCHS = tuple(a for a, spec in RESNET_ARCHS.items()
+                           if spec.groups > 1 or spec.width_per_group == 64)
 #: mmdet's Swin puts a LayerNorm on each output (new, trained from its default initialisation).
 _SWIN_OUTPUT_NORMS = {"norm0", "norm1", "norm2", "norm3"}
 
 
 def mmdet_backbone_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
     """Key -> shape of the mmdet backbone ``cfg`` builds (on the meta device where possible)."""
-    import robust_transfer.integrations.mmdet  # noqa: F401  (registers mmdet's modules)
     from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
     from mmengine.registry import DefaultScope
 
+    register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope("mmdet"):
         return state_dict_shapes(lambda: MODELS.build(cfg))
 
@@ -50,27 +56,34 @@ def mmdet_resnet_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str,
 
 
 def export_mmdet_resnet(src: str | os.PathLike, dst: str | os.PathLike, *, fmt: str | None = None,
-                        arch: str = "resnet50", weights_only: bool = True,
+                        arch: str = AUTO, weights_only: bool = True,
                         strict: bool = True) -> ExportReport:
-    """Convert a published ResNet checkpoint to the file mmdet's (and mmseg's) ``ResNet`` loads.
+    """Convert a published ResNet checkpoint to the file mmdet's (and mmseg's) ResNet loads.
 
-    Raises :class:`CheckpointError` when the weights do not fit ``arch`` (missing, unexpected
-    or mis-shaped keys), or -- with ``strict`` -- when the result does not match mmdet's
-    ``ResNet(depth=...)`` key for key. The file is written atomically.
+    ``arch`` is a name of :data:`.resnet_family.RESNET_ARCHS` or ``"auto"`` (read off the keys
+    and shapes). Raises :class:`CheckpointError` when the weights do not fit ``arch`` (missing,
+    unexpected or mis-shaped keys), when mmdet has no such backbone (wide ResNets), or -- with
+    ``strict`` -- when the result does not match the mmdet backbone key for key. The file is
+    written atomically; its ``meta.backbone_cfg`` names the backbone config it fits.
     """
-    if arch not in RESNET_DEPTHS:
-        raise CheckpointError(f"unknown ResNet arch {arch!r}; allowed: {', '.join(RESNET_DEPTHS)}")
+    if arch != AUTO:
+        resnet_spec(arch)  # one line listing the names for a typo, before reading the file
     obj = load_checkpoint_file(src, weights_only=weights_only)
     state_dict, fmt = to_torchvision_state_dict(obj, fmt, arch=arch, what=str(src))
-    written = mmdet_resnet_state_dict(state_dict)
-    dropped = dropped_keys(flat_keys(obj), written)
-    expected = set(mmdet_backbone_shapes(dict(type="ResNet", depth=RESNET_DEPTHS[arch])))
+    spec = infer_resnet_spec(state_dict, str(src))
+    backbone_cfg = openmmlab_backbone_cfg(spec)
+    kept = mmdet_resnet_state_dict(state_dict)
+    dropped = dropped_keys(flat_keys(obj), kept)  # (before the deep stem's rename)
+    written = to_openmmlab_keys(kept, spec)
+    expected = set(mmdet_backbone_shapes(backbone_cfg))
     report = ExportReport(str(src), fmt, str(dst), len(written), dropped,
                           sorted(expected - set(written)), sorted(set(written) - expected))
     if strict and (report.missing or report.unexpected):
-        raise CheckpointError("the converted weights do not match mmdet's ResNet:\n" + report.summary())
+        raise CheckpointError(f"the converted weights do not match mmdet's {backbone_cfg['type']}:\n"
+                              + report.summary())
     save_atomically({"state_dict": written, "meta": {"source_format": fmt, "source": Path(src).name,
-                                                     "arch": arch}}, dst)
+                                                     "arch": spec.name, "backbone_cfg": backbone_cfg}},
+                    dst)
     return report
 
 
@@ -139,7 +152,9 @@ def converter_main(argv=None, *, fmt: str | None = None, kind: str = "resnet",
     if kind == "resnet":
         parser.add_argument("--format", default=fmt, choices=[f for f in SUPPORTED_FORMATS if f != "swin"],
                             help="source layout (default: detected)" if fmt is None else f"default {fmt}")
-        parser.add_argument("--arch", default="resnet50", choices=sorted(RESNET_DEPTHS))
+        parser.add_argument("--arch", default=AUTO, choices=[AUTO, *MMDET_RESNET_ARCHS],
+                            help="the ResNet the weights are (default auto: read off the keys "
+                                 "and shapes)")
     parser.add_argument("--unsafe-load", action="store_true",
                         help="torch.load with weights_only=False (only for files you trust)")
     args = parser.parse_args(argv)
@@ -149,7 +164,7 @@ def converter_main(argv=None, *, fmt: str | None = None, kind: str = "resnet",
                                          weights_only=not args.unsafe_load)
         else:
             report = export_mmdet_swin(args.src, args.dst, weights_only=not args.unsafe_load)
-    except CheckpointError as error:
-        parser.exit(1, f"error: {error}\n")
+    except (CheckpointError, OSError) as error:  # OSError: DST cannot be written
+        parser.exit(2, f"error: {error}\n")
     print(report.summary())
     return report

@@ -1,9 +1,10 @@
 """The mmseg target: the backbone files mmsegmentation 1.x configs load, and a check that a
 file really fits the backbone a config builds.
 
-* ResNet-50 (regular, ANT, DeepAugment+AugMix, PRIME, L2-robust): our configs use mmseg's
-  ``ResNet`` (v1b, ``style='pytorch'``), whose keys are torchvision's, so the file is exactly the
-  detection one, written by :func:`.mmdet.export_mmdet_resnet`. (mmseg's default UperNet
+* ResNets (regular, ANT, DeepAugment+AugMix, PRIME, L2-robust, and any registered torchvision-
+  or timm-layout ResNet): our configs use mmseg's ``ResNet`` (v1b, ``style='pytorch'``), whose
+  keys are torchvision's, so the file is exactly the detection one, written by
+  :func:`.mmdet.export_mmdet_resnet` (timm's ResNet-D: mmseg's ``ResNetV1d``). (mmseg's default UperNet
   backbone, ``ResNetV1c``, has a three-conv deep stem that no published ImageNet checkpoint of
   the study has; the paper's configs switched to ``ResNet`` for the same reason.)
 * Swin-T: unlike mmdet's, mmseg 1.x's ``SwinTransformer`` does **not** convert the official
@@ -68,12 +69,21 @@ def save_mmseg_swin(src: str | os.PathLike, dst: str | os.PathLike, *, weights_o
     return "swin"
 
 
-def save_mmseg_backbone(backbone: str, src: str | os.PathLike, dst: str | os.PathLike, *,
-                        fmt: str | None = None, weights_only: bool = True) -> str:
-    """Convert a published ImageNet checkpoint of ``backbone`` (a catalogue id) to the file an
-    mmseg config loads. Returns the source layout."""
-    arch = get_backbone(backbone).arch
-    if arch == "swin_t":
+def save_mmseg_backbone(backbone: str | None, src: str | os.PathLike, dst: str | os.PathLike, *,
+                        fmt: str | None = None, arch: str | None = None,
+                        weights_only: bool = True) -> str:
+    """Convert an ImageNet checkpoint to the file an mmseg config loads. Returns the source
+    layout.
+
+    ``backbone`` is a catalogue id (the study's, or one registered with
+    :func:`.catalogue.register_backbone` / :func:`.catalogue.load_user_backbones`): its
+    architecture is used unless ``arch`` is given. Without an id, ``arch`` defaults to
+    ``"auto"`` (a ResNet read off the keys; Swin files need ``arch="swin_t"``). The layout is
+    detected unless ``fmt`` forces one.
+    """
+    entry = get_backbone(backbone) if backbone is not None else None
+    arch = arch or (entry.arch if entry else "auto")
+    if arch == "swin_t" or fmt == "swin":
         return save_mmseg_swin(src, dst, weights_only=weights_only)
     # mmseg's ResNet (v1b) has torchvision's keys: the detection file is the segmentation file.
     return export_mmdet_resnet(src, dst, fmt=fmt, arch=arch, weights_only=weights_only).source_format
