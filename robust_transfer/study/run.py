@@ -67,7 +67,8 @@ def _execute(plan: Plan, options: Options, jobs: int, slots: GpuSlots | None) ->
     code = Executor(plan, mode=executor, jobs=jobs, log_dir=Path(log_dir) if log_dir else None,
                     threads=threads, slots=slots).run()
     print(f"[reproduce] {'finished' if code == 0 else 'finished with failures'} in "
-          f"{time.perf_counter() - start:.0f} s; report: {rel(plan.report_dir)}",
+          f"{time.perf_counter() - start:.0f} s; report: {rel(plan.report_dir)} "
+          f"(html: {rel(plan.report_dir / 'report.html')})",
           file=sys.stderr, flush=True)
     return code
 
