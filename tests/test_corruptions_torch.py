@@ -189,6 +189,25 @@ def test_building_blocks_match_scipy_and_opencv(coffee_97x131):
     assert np.abs(ours[0, 0].numpy() - theirs).max() < 1e-4
 
 
+def test_banded_filter_products_equal_the_dense_products():
+    # Wide Gaussians are applied block by block over the filter matrices' bands: the result
+    # must be the dense product's, on images spanning many blocks, for every border rule.
+    from robust_transfer.corruptions import _banded
+
+    x = torch.rand((2, 2, 300, 450), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for mode in ("nearest", "reflect", "mirror"):
+        for sigma in (3.0, 9.5, 80.0):  # 80: a band wider than the image (reflected twice)
+            rows = _torch_ops.gaussian_matrix(300, sigma, mode, 3.0, "cpu").double()
+            cols = _torch_ops.gaussian_matrix(450, sigma, mode, 3.0, "cpu").double()
+            dense = rows @ (x @ cols.T)
+            banded = _banded.filter_second_last_axis(
+                _banded.filter_last_axis(x, _banded.band_blocks(cols)), _banded.band_blocks(rows))
+            assert banded.shape == dense.shape
+            assert (banded - dense).abs().max() < 1e-12, (mode, sigma)
+    blocks = _banded.band_blocks(_torch_ops.gaussian_matrix(640, 6.4, "reflect", 3.0, "cpu"))
+    assert max(end - first for first, end, _ in blocks) <= _banded.BAND_BLOCK + 2 * 20
+
+
 def test_batched_motion_blur_equals_the_per_image_loop():
     # The GPU path gathers every image's shifted run in one call per tap; run it on the CPU
     # against the per-image loop, including tiny images where taps stop early per image.

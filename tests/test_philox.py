@@ -65,6 +65,24 @@ def test_both_product_forms_give_the_exact_product():
             np.testing.assert_array_equal(low.numpy(), (exact & np.uint64(MASK)).astype(np.int64))
 
 
+def test_block_writer_equals_integer_arithmetic():
+    # philox4x32_blocks keeps garbage in the upper 32 bits between rounds: every output word
+    # must still equal the Python-integer block function, for keys and counters near 2**32.
+    rng = np.random.RandomState(2)
+    keys = rng.randint(0, 2 ** 32, size=(3, 2), dtype=np.uint64).astype(np.int64)
+    keys[0] = (MASK, MASK)
+    k0, k1 = (torch.from_numpy(keys[:, column].copy())[:, None] for column in (0, 1))
+    index = torch.tensor([[0, 1, 2 ** 31, MASK - 1, MASK]], dtype=torch.int64)
+    for subsequence in (0, 7, MASK):
+        out = torch.full((3, 5, 4), -1, dtype=torch.int64)
+        _philox.philox4x32_blocks(index, subsequence, k0, k1, out)
+        for image in range(3):
+            for column in range(5):
+                expected = philox4x32((int(index[0, column]), 0, subsequence, 0),
+                                      (int(keys[image, 0]), int(keys[image, 1])))
+                assert out[image, column].tolist() == expected
+
+
 def test_portable_products_give_the_same_streams(monkeypatch):
     fast = _streams(["a", "b"]).words((3, 50))
     monkeypatch.setitem(_philox._WRAPPING, "cpu", False)

@@ -112,6 +112,38 @@ def philox4x32(counter: tuple, key: tuple, rounds: int = PHILOX_ROUNDS) -> list[
     return [c0, c1, c2, c3]
 
 
+def philox4x32_blocks(index: torch.Tensor, subsequence: int, k0: torch.Tensor,
+                      k1: torch.Tensor, out: torch.Tensor) -> None:
+    """Write the Philox 4x32-10 blocks of counters ``(index, 0, subsequence, 0)`` and keys
+    ``(k0, k1)`` into ``out`` (shape broadcast(index, k0) + (4,), int64): the same words as
+    :func:`philox4x32`, in about half the tensor ops, for devices whose int64 products wrap.
+
+    Why it is faster: a word is kept in an int64 whose upper 32 bits may be garbage, and only
+    the two words about to be multiplied are masked (in place). ``p >> 32`` of the wrapped
+    product has the high word in its low 32 bits whatever the sign, and XOR never carries
+    between bit positions, so the low 32 bits of every word are exact; the outputs are masked
+    once at the end. 10 ops per round instead of 12 plus temporaries.
+    """
+    shape = torch.broadcast_shapes(index.shape, k0.shape)
+    c0 = index.expand(shape).clone()
+    c2 = torch.full(shape, int(subsequence), dtype=torch.int64, device=index.device)
+    c1 = c3 = 0  # constant words of the counter: no tensor needed in the first round
+    for round_index in range(PHILOX_ROUNDS):
+        if round_index:
+            k0 = (k0 + PHILOX_W0) & _MASK32
+            k1 = (k1 + PHILOX_W1) & _MASK32
+        product0 = c0.bitwise_and_(_MASK32).mul_(PHILOX_M0)  # wraps modulo 2**64: exact bits
+        product1 = c2.bitwise_and_(_MASK32).mul_(PHILOX_M1)
+        next0 = (product1 >> 32).bitwise_xor_(k0)
+        next2 = (product0 >> 32).bitwise_xor_(k1)
+        if round_index:
+            next0.bitwise_xor_(c1)
+            next2.bitwise_xor_(c3)
+        c0, c1, c2, c3 = next0, product1, next2, product0
+    for column, word in enumerate((c0, c1, c2, c3)):
+        torch.bitwise_and(word, _MASK32, out=out[..., column])
+
+
 def stream_key(seed: int, key, corruption_name: str, severity: int) -> tuple[int, int]:
     """The Philox key of one image's stream: the first two little-endian 32-bit words of the
     SHA-256 stream digest shared with the numpy backend (which is unchanged)."""
@@ -137,6 +169,7 @@ class PhiloxStreams:
         self._k0 = torch.from_numpy(keys[:, 0].copy()).to(self.device)[:, None]
         self._k1 = torch.from_numpy(keys[:, 1].copy()).to(self.device)[:, None]
         self._calls = 0
+        self._wrapping = wrapping_products(self.device)
 
     def _next_call(self) -> int:
         self._calls += 1
@@ -159,6 +192,9 @@ class PhiloxStreams:
         for start in range(0, blocks, step):
             stop = min(blocks, start + step)
             index = torch.arange(start, stop, dtype=torch.int64, device=self.device)[None, :]
+            if self._wrapping:
+                philox4x32_blocks(index, subsequence, self._k0, self._k1, out[:, start:stop])
+                continue
             # Constant counter words stay Python ints: the first round works on (1, blocks).
             block = philox4x32((index, 0, subsequence, 0), (self._k0, self._k1))
             out[:, start:stop] = torch.stack(torch.broadcast_tensors(*block), dim=-1)
@@ -185,7 +221,10 @@ class PhiloxStreams:
         u1 = ((words[..., 0] >> 8) + 1).to(torch.float32).mul_(2.0 ** -24)
         angle = (words[..., 1] >> 8).to(torch.float32).mul_(2.0 ** -24 * 2 * math.pi)
         radius = u1.log_().mul_(-2.0).sqrt_()
-        normals = torch.stack((radius * torch.cos(angle), radius.mul_(torch.sin(angle))), dim=-1)
+        # Written straight into the interleaved output: no stacked temporaries.
+        normals = torch.empty((self.count, pairs, 2), dtype=torch.float32, device=self.device)
+        torch.mul(radius, torch.cos(angle), out=normals[..., 0])
+        torch.mul(radius, angle.sin_(), out=normals[..., 1])
         return normals.reshape(self.count, 2 * pairs)[:, :size].reshape((self.count,) + shape)
 
     def integers(self, low: int, high, shape=()) -> torch.Tensor:
