@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_corruption_commands(sub)
     add_prime_commands(sub)
+    from .cli_backbone import add_backbone_commands
+
+    add_backbone_commands(sub)  # backbone list|add, imagenet-c
     from .study.cli import add_reproduce_command
 
     add_reproduce_command(sub)
