@@ -15,12 +15,28 @@ from .corruptions import BACKENDS, CORRUPTION_GROUPS, SEVERITIES
 
 
 def _read_rgb_or_grey(path: Path) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
         raise ValueError(f"input image {path} does not exist")
-    with Image.open(path) as pil:
-        return np.asarray(pil if pil.mode in ("L", "RGB", "RGBA") else pil.convert("RGB"))
+    try:
+        with Image.open(path) as pil:
+            return np.asarray(pil if pil.mode in ("L", "RGB", "RGBA") else pil.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        # (a truncated or malformed file fails while decoding: OSError, or SyntaxError for PNG)
+        raise ValueError(f"{path} is not an image Pillow can read ({type(error).__name__})") from None
+
+
+def _check_output_format(path: str) -> None:
+    """Refuse an output name whose extension Pillow cannot write, before the work."""
+    from PIL import Image
+
+    Image.init()
+    suffix = Path(path).suffix.lower()
+    if suffix not in Image.registered_extensions() or \
+            Image.registered_extensions()[suffix] not in Image.SAVE:
+        raise ValueError(f"--output {path}: Pillow cannot write {suffix or 'a file without an extension'}"
+                         " files (use .png or .jpg)")
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -34,7 +50,10 @@ def _cmd_corrupt(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from .corruptions import corrupt
+    from .output_paths import check_writable_file
 
+    check_writable_file(args.output, "--output")
+    _check_output_format(args.output)
     image = _read_rgb_or_grey(Path(args.image))
     key = args.key if args.key is not None else Path(args.image).name
     out = corrupt(image, args.corruption, args.severity, seed=args.seed, key=key,
@@ -48,7 +67,11 @@ def _cmd_corrupt(args: argparse.Namespace) -> int:
 
 def _cmd_corrupt_dir(args: argparse.Namespace) -> int:
     from .corruptions.export import corrupt_directory
+    from .output_paths import check_writable_folder
 
+    if not Path(args.in_dir).is_dir():
+        raise ValueError(f"input folder {args.in_dir} does not exist")
+    check_writable_folder(args.out_dir, "output folder")
     summary = corrupt_directory(args.in_dir, args.out_dir, args.corruptions, args.severities,
                                 seed=args.seed, backend=args.backend,
                                 progress=not args.no_progress)
@@ -59,7 +82,10 @@ def _cmd_corrupt_dir(args: argparse.Namespace) -> int:
 
 def _cmd_preview(args: argparse.Namespace) -> int:
     from .corruptions.preview import make_backend_comparison_grid, make_preview_grid
+    from .output_paths import check_writable_file
 
+    check_writable_file(args.output, "--output")
+    _check_output_format(args.output)
     if args.image is None:
         import skimage.data
 

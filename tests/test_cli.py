@@ -57,3 +57,58 @@ def test_merge_refusal_is_one_line(tmp_path):
     proc = run_cli("merge", *map(str, paths), "-o", str(tmp_path / "m.json"))
     assert proc.returncode == 2 and "seed" in proc.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+# ----------------------------------------------------------------------------- bad input, corrupt commands
+
+
+@pytest.fixture
+def photo(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((40, 48, 3), 120, np.uint8)).save(path)
+    return path
+
+
+def _one_line_exit_2(proc, *words):
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert all(word in proc.stderr for word in words), proc.stderr
+
+
+@pytest.mark.parametrize("content", [b"this is text, not an image\n", b"\x89PNG\r\n\x1a\n truncated"])
+def test_corrupt_on_a_file_that_is_not_an_image(tmp_path, content):
+    path = tmp_path / "notes.png"
+    path.write_bytes(content)
+    proc = run_cli("corrupt", str(path), "--corruption", "fog", "-o", str(tmp_path / "out.png"))
+    _one_line_exit_2(proc, "not an image")
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("command", ["corrupt", "preview", "corrupt-dir"])
+def test_unwritable_output_is_found_before_any_work(tmp_path, photo, command):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    out = str(blocker / "sub" / "out.png")
+    args = {"corrupt": ["corrupt", str(photo), "--corruption", "fog", "-o", out],
+            "preview": ["preview", str(photo), "--corruptions", "fog", "-o", out],
+            "corrupt-dir": ["corrupt-dir", str(tmp_path), str(blocker / "out"), "--corruptions", "fog"]}[command]
+    proc = run_cli(*args)
+    _one_line_exit_2(proc, "a_file", "not a folder")
+
+
+def test_output_with_an_extension_pillow_cannot_write(tmp_path, photo):
+    proc = run_cli("corrupt", str(photo), "--corruption", "fog", "-o", str(tmp_path / "out.txt"))
+    _one_line_exit_2(proc, "cannot write .txt")
+
+
+def test_corrupt_dir_on_a_missing_folder(tmp_path):
+    _one_line_exit_2(run_cli("corrupt-dir", str(tmp_path / "nope"), str(tmp_path / "out")), "does not exist")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_writes_the_image_when_all_is_well(tmp_path, photo):
+    assert main(["corrupt", str(photo), "--corruption", "contrast", "-o", str(tmp_path / "d" / "o.png")]) == 0
+    assert (tmp_path / "d" / "o.png").stat().st_size > 0
