@@ -208,6 +208,17 @@ def test_banded_filter_products_equal_the_dense_products():
     assert max(end - first for first, end, _ in blocks) <= _banded.BAND_BLOCK + 2 * 20
 
 
+def test_batched_fft_filter_equals_the_per_image_loop():
+    # Off the CPU the disk filter transforms the whole batch at once; same values, to rounding.
+    x = torch.rand((3, 3, 45, 67), generator=torch.Generator().manual_seed(2))
+    kernel = _helpers.disk_kernel(6, 0.5)
+    looped = _torch_ops.filter2d_reflect101(x, kernel, per_image=True)
+    batched = _torch_ops.filter2d_reflect101(x, kernel, per_image=False)
+    assert batched.is_contiguous() and batched.shape == x.shape
+    assert (batched - looped).abs().max() < 1e-5
+    assert torch.equal(_torch_ops.filter2d_reflect101(x, kernel), looped)  # the CPU default
+
+
 def test_batched_motion_blur_equals_the_per_image_loop():
     # The GPU path gathers every image's shifted run in one call per tap; run it on the CPU
     # against the per-image loop, including tiny images where taps stop early per image.

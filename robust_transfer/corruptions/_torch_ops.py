@@ -176,12 +176,15 @@ def _fast_length(n: int) -> int:
         candidate += 8
 
 
-def filter2d_reflect101(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
+def filter2d_reflect101(x: torch.Tensor, kernel: np.ndarray, per_image=None) -> torch.Tensor:
     """cv2.filter2D(x, -1, kernel) on every channel: correlation with an odd square kernel,
     centred, OpenCV's default border (BORDER_REFLECT_101).
 
-    Computed by FFT on the reflect-padded image, one image at a time (so the result does not
-    depend on the batch size); float32 FFT rounding is ~1e-6 of the signal.
+    Computed by FFT on the reflect-padded image; float32 FFT rounding is ~1e-6 of the signal.
+    On the CPU one image at a time, so the bytes do not depend on the batch size (a promise of
+    the CPU path); on other devices the whole batch in one transform (one launch instead of
+    one per image; CUDA is held to agreement within a grey level, not to batch invariance).
+    ``per_image`` (True/False) overrides that choice.
     """
     size = kernel.shape[0]
     radius = size // 2
@@ -190,10 +193,15 @@ def filter2d_reflect101(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
     fft_shape = (_fast_length(padded.shape[-2]), _fast_length(padded.shape[-1]))
     flipped = torch.from_numpy(np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float32))
     spectrum = torch.fft.rfft2(flipped.to(x.device), s=fft_shape)
+    def convolve(images: torch.Tensor) -> torch.Tensor:
+        full = torch.fft.irfft2(torch.fft.rfft2(images, s=fft_shape) * spectrum, s=fft_shape)
+        return full[..., 2 * radius:2 * radius + height, 2 * radius:2 * radius + width]
+
+    if not (x.device.type == "cpu" if per_image is None else per_image):
+        return convolve(padded).contiguous()
     out = torch.empty_like(x)
     for index in range(x.shape[0]):
-        full = torch.fft.irfft2(torch.fft.rfft2(padded[index], s=fft_shape) * spectrum, s=fft_shape)
-        out[index] = full[..., 2 * radius:2 * radius + height, 2 * radius:2 * radius + width]
+        out[index] = convolve(padded[index])
     return out
 
 
