@@ -49,7 +49,7 @@ def _random_checkpoint(task: str, path: Path) -> None:
     from mmengine.registry import DefaultScope
 
     config, _, scope = CONFIGS[task]
-    importlib.import_module(f"robust_transfer.integrations.{scope}")
+    importlib.import_module(f"robust_transfer.openmmlab.{scope}")
     models = importlib.import_module(f"{scope}.registry").MODELS
     cfg = Config.fromfile(str(config))
     with DefaultScope.overwrite_default_scope(scope):

@@ -35,7 +35,7 @@ TINY_CONFIG = REPO / "mmdetection" / "configs" / "tests" / "mask-rcnn_r18-tiny_f
 def _random_checkpoint(path: Path) -> None:
     import torch
 
-    import robust_transfer.integrations.mmdet  # noqa: F401
+    import robust_transfer.openmmlab.mmdet  # noqa: F401
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope

@@ -160,7 +160,7 @@ def openmmlab_overhead(repeat: int) -> list[dict]:
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DATASETS, MODELS, DefaultScope, init_default_scope
 
-    import robust_transfer.integrations.prime_preprocessor  # noqa: F401
+    import robust_transfer.openmmlab.prime_preprocessor  # noqa: F401
     from robust_transfer.datasets.synthetic_ade20k import write_synthetic_ade20k
     from robust_transfer.datasets.synthetic_coco import write_synthetic_coco
 
@@ -168,13 +168,13 @@ def openmmlab_overhead(repeat: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         cases = []
-        import robust_transfer.integrations.mmdet  # noqa: F401
+        import robust_transfer.openmmlab.mmdet  # noqa: F401
         coco = write_synthetic_coco(tmp / "coco", num_train=4, num_val=1)
         det = Config.fromfile(str(REPO / "mmdetection/configs/tests"
                                   / "mask-rcnn_r18-tiny_fpn_synthetic-coco.py"))
         det.train_dataloader.dataset.data_root = str(coco.root) + "/"
         cases.append(("detection", "mmdet", det))
-        import robust_transfer.integrations.mmseg  # noqa: F401
+        import robust_transfer.openmmlab.mmseg  # noqa: F401
         ade = write_synthetic_ade20k(tmp / "ade", num_train=4, num_val=1)
         seg = Config.fromfile(str(REPO / "mmsegmentation/configs/tiny"
                                   / "upernet_r18-tiny_1xb4-40it_synthetic-ade20k-64x80.py"))

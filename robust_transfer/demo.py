@@ -151,6 +151,7 @@ def print_demo_tables(out: str | Path, suite_name: str = "demo") -> None:
 
     from .report import summarize_results, terminal_table
     from .results import load_results
+    from .tables import prc_table
 
     layout = demo_layout(out)
     models = [summarize_results(load_results(f)) for f in layout.results_files()]
@@ -165,34 +166,29 @@ def print_demo_tables(out: str | Path, suite_name: str = "demo") -> None:
     backbones = list(dict.fromkeys([b for b in robustness] + [m.results.get("backbone") for m in models]))
     modes = list(dict.fromkeys(m.results.get("transfer_mode") for m in models))
 
-    def find(task, backbone, mode):
-        return next((m for m in models if m.task == task and m.results.get("backbone") == backbone
-                     and m.results.get("transfer_mode") == mode), None)
+    def scored(backbone, mode, column=lambda task: task):  # {column: (headline summary, scale)}
+        found = {}
+        for m in models:
+            if m.results.get("backbone") == backbone and m.results.get("transfer_mode") == mode \
+                    and column(m.task) not in found:
+                found[column(m.task)] = (m.summaries.get(HEADLINES[m.task][0]), m.scale)
+        return found
 
-    def cell(model, part):
-        if model is None:
-            return "–"
-        summary = model.summaries.get(HEADLINES[model.task][0])
-        value = None if summary is None else getattr(summary, part)
-        if value is None:
-            return "–"
-        scale = 1.0 if part == "rPC" else model.scale
-        return f"{100.0 * value / scale:.1f}" + ("*" if part == "mPC" and not summary.complete else "")
+    def label(task):
+        return HEADLINES[task][1]
 
     print("\nP = clean, mPC = mean over the 15 corruptions x 5 severities, rPC = mPC / P (%). "
           "detection: synthetic COCO (box AP); segmentation: synthetic ADE20K (mIoU); "
           "classification: synthetic CIFAR-10 (top-1).")
     for mode in modes:
-        header = ["backbone"] + [f"{HEADLINES[t][1]} {p}" for t in tasks for p in ("P", "mPC", "rPC")]
-        rows = [[backbone] + [cell(find(task, backbone, mode), p) for task in tasks
-                             for p in ("P", "mPC", "rPC")] for backbone in backbones]
-        print("\n" + terminal_table(header, rows, f" {mode} transfer "))
+        rows = [([backbone], scored(backbone, mode, label), []) for backbone in backbones]
+        header, body = prc_table(["backbone"], [label(t) for t in tasks], rows)
+        print("\n" + terminal_table(header, body, f" {mode} transfer "))
     if robustness:
-        header = ["transfer", "backbone", "pre-training rPC"] + [f"{t} rPC" for t in tasks]
-        rows = [[mode, backbone, f"{robustness[backbone]:.1f}" if backbone in robustness else "–"]
-                + [cell(find(task, backbone, mode), "rPC") for task in tasks]
-                for mode in modes for backbone in backbones]
-        print("\n" + terminal_table(header, rows, " does pre-training robustness transfer? "))
+        rows = [([mode, backbone, f"{robustness[backbone]:.1f}" if backbone in robustness else "–"],
+                 scored(backbone, mode), []) for mode in modes for backbone in backbones]
+        header, body = prc_table(["transfer", "backbone", "pre-training rPC"], tasks, rows, parts=("rPC",))
+        print("\n" + terminal_table(header, body, " does pre-training robustness transfer? "))
         correlation = layout.report_dir / "transfer_correlation.md"
         if correlation.is_file():
             print(f"(rank correlations per task, metric and mode: {correlation.resolve()})")

@@ -16,6 +16,7 @@ from typing import Iterable, Mapping, Sequence
 from .corruptions import CORRUPTION_GROUPS
 from .metrics import REPORT_GROUPS, Summary, mean_corruption_error, summarize
 from .results import cells_by_int_severity, load_results
+from .tables import PAPER, prc_table, score_text
 
 
 @dataclass
@@ -51,7 +52,7 @@ def summarize_results(results: Mapping, corruptions: Iterable[str] | None = None
 
 
 def _pct(value: float | None, scale: float) -> str:
-    return "–" if value is None else f"{100.0 * value / scale:.1f}"
+    return score_text(value, scale, PAPER)
 
 
 def _columns(models: Sequence[ModelSummary]) -> list[tuple[str, str]]:
@@ -69,20 +70,16 @@ def _row_key(model: ModelSummary) -> tuple[str, str]:
 
 
 def summary_table(models: Sequence[ModelSummary]) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the paper-shaped table (rows: backbone x transfer mode)."""
-    columns = _columns(models)
-    header = ["backbone", "transfer"]
-    for task, metric in columns:
-        header += [f"{task} {metric} P", f"{task} {metric} mPC", f"{task} {metric} rPC"]
-    rows: dict[tuple[str, str], list[str]] = {}
+    """Header and rows of the paper-shaped table (rows: backbone x transfer mode; for each
+    (task, metric) P, mPC and rPC, rendered by :func:`robust_transfer.tables.prc_table`)."""
+    groups = [f"{task} {metric}" for task, metric in _columns(models)]
+    scored: dict[tuple[str, str], dict] = {}
     for model in models:
-        row = rows.setdefault(_row_key(model), list(_row_key(model)) + ["–"] * (3 * len(columns)))
-        for metric, s in model.summaries.items():
-            at = 2 + 3 * columns.index((model.task, metric))
-            flag = "*" if not s.complete else ""
-            row[at:at + 3] = [_pct(s.P, model.scale), _pct(s.mPC, model.scale) + flag,
-                              _pct(s.rPC, 1.0)]
-    return header, list(rows.values())
+        row = scored.setdefault(_row_key(model), {})
+        for metric, summary in model.summaries.items():
+            row[f"{model.task} {metric}"] = (summary, model.scale)
+    rows = [(list(key), groups_of_row, []) for key, groups_of_row in scored.items()]
+    return prc_table(["backbone", "transfer"], groups, rows)
 
 
 def corruption_table(model: ModelSummary, metric: str) -> tuple[list[str], list[list[str]]]:

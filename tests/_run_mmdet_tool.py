@@ -6,7 +6,7 @@
 Before the tool runs it
 * makes imagecorruptions 1.1.2 work on numpy 2 / scikit-image 0.26 (tests/_imagecorruptions_compat.py;
   mmdet's Corrupt imports it when mmdet's transforms module is imported),
-* applies our torch.load allow-list for mmengine checkpoints (robust_transfer.integrations.compat;
+* applies our torch.load allow-list for mmengine checkpoints (robust_transfer.openmmlab.compat;
   torch >= 2.6 loads with weights_only=True),
 * puts the ``.mim`` folder on sys.path, because the tool imports ``tools.analysis_tools.robustness_eval``.
 Nothing else of ours is imported: mmdet's own ``Corrupt`` stays registered, unless the config's
@@ -24,7 +24,7 @@ def main() -> None:
     from _imagecorruptions_compat import load_reference
 
     load_reference()
-    from robust_transfer.integrations.compat import apply_shims
+    from robust_transfer.openmmlab.compat import apply_shims
 
     apply_shims()
     import importlib.util

@@ -75,9 +75,9 @@ def test_classification_device_batch_equals_the_per_image_path(corruption, input
 
 @pytest.fixture(scope="module")
 def plugins():
-    import robust_transfer.integrations.corrupt_preprocessor as module
-    import robust_transfer.integrations.mmdet  # noqa: F401  (Corrupt in mmdet's TRANSFORMS)
-    import robust_transfer.integrations.mmseg  # noqa: F401
+    import robust_transfer.openmmlab.corrupt_preprocessor as module
+    import robust_transfer.openmmlab.mmdet  # noqa: F401  (Corrupt in mmdet's TRANSFORMS)
+    import robust_transfer.openmmlab.mmseg  # noqa: F401
     from mmdet.utils import register_all_modules as register_mmdet
     from mmseg.utils import register_all_modules as register_mmseg
 
@@ -132,7 +132,7 @@ def test_preprocessor_gives_the_pipeline_transform_inputs(plugins, tmp_path, fra
 
     from mmengine.registry import DefaultScope
 
-    from robust_transfer.integrations.openmmlab import batch_mode_pipeline, insert_corrupt_transform
+    from robust_transfer.openmmlab.pipeline import batch_mode_pipeline, insert_corrupt_transform
 
     inner, pack, resize, sizes = FRAMEWORKS[framework]
     paths = _write_images(tmp_path, sizes)
@@ -199,7 +199,7 @@ def test_preprocessor_passes_training_batches_through_and_validates(plugins):
 def test_batch_mode_config_rewrite_and_refusals():
     from mmengine.config import Config
 
-    from robust_transfer.integrations.openmmlab import batch_mode_pipeline, enable_batch_corruption
+    from robust_transfer.openmmlab.pipeline import batch_mode_pipeline, enable_batch_corruption
 
     from test_mmseg_integration import TINY_CONFIG as SEG_CONFIG
 
@@ -230,8 +230,9 @@ def test_batch_mode_config_rewrite_and_refusals():
 
 
 def test_batch_mode_flags_and_results_identity():
-    from robust_transfer.integrations.mmseg import SEGMENTATION
-    from robust_transfer.integrations.openmmlab import build_robustness_parser, resolve_backend
+    from robust_transfer.openmmlab.segmentation import SEGMENTATION
+    from robust_transfer.openmmlab.corruption_choice import resolve_backend
+    from robust_transfer.openmmlab.robustness import build_robustness_parser
     from robust_transfer.results import ResultsError, check_same_evaluation, new_results
 
     parser = build_robustness_parser("segmentation")
@@ -244,7 +245,7 @@ def test_batch_mode_flags_and_results_identity():
     assert "byte for byte" in parser.format_help().replace("\n", " ").replace("  ", " ")
 
     with pytest.raises(SystemExit):  # the tool refuses it with a usage message
-        from robust_transfer.integrations.openmmlab import robustness_main
+        from robust_transfer.openmmlab.robustness import robustness_main
 
         robustness_main(["c.py", "k.pth", "--corrupt-on", "batch", "--backend", "numpy"], SEGMENTATION)
     common = dict(task="segmentation", model="m", metrics=["mIoU"], dataset="d", seed=0)

@@ -42,7 +42,7 @@ def _runner_like_checkpoint(path):
 def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
     from mmengine.runner import CheckpointLoader
 
-    from robust_transfer.integrations import apply_shims
+    from robust_transfer.openmmlab import apply_shims
 
     path = tmp_path / "ckpt.pth"
     _runner_like_checkpoint(path)
@@ -58,7 +58,7 @@ def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
 def test_shim_keeps_getattr_restricted(tmp_path):
     import pickle
 
-    from robust_transfer.integrations import apply_shims
+    from robust_transfer.openmmlab import apply_shims
 
     apply_shims()
 
@@ -79,7 +79,7 @@ def test_history_buffer_getattr_resolves_only_public_methods():
 
     from mmengine.logging import HistoryBuffer
 
-    from robust_transfer.integrations.compat import _history_buffer_getattr
+    from robust_transfer.openmmlab.compat import _history_buffer_getattr
 
     assert _history_buffer_getattr(HistoryBuffer, "mean") is HistoryBuffer.mean
     for owner, name in ((HistoryBuffer, "__init__"), (HistoryBuffer, "_log_history"), (dict, "fromkeys")):

@@ -235,7 +235,7 @@ def test_data_cfg_options_point_every_config_at_the_data(tmp_path, task):
     datasets and evaluators (no dataset wrapper in between)."""
     from mmengine.config import Config
 
-    from robust_transfer.integrations.openmmlab import build_robustness_parser
+    from robust_transfer.openmmlab.robustness import build_robustness_parser
 
     root = tmp_path / "data"
     suite = load_suite(_suite_with_data(tmp_path, "prime", {"coco": root, "ade20k": root,

@@ -220,8 +220,9 @@ def test_device_environment_hides_or_selects_gpus():
 
 
 def test_robustness_tool_defaults_per_device():
-    from robust_transfer.integrations.openmmlab import (
-        build_robustness_parser, describe_corruption_choice, resolve_backend, resolve_corruption_defaults)
+    from robust_transfer.openmmlab.corruption_choice import (
+        describe_corruption_choice, resolve_backend, resolve_corruption_defaults)
+    from robust_transfer.openmmlab.robustness import build_robustness_parser
 
     # CPU: today's defaults; CUDA: torch + batch; --backend numpy alone is the reference on CUDA
     assert resolve_corruption_defaults("auto", "auto", "cpu") == ("numpy", "pipeline")

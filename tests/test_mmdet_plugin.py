@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from robust_transfer.corruptions import corrupt
+from robust_transfer.openmmlab.detection import DETECTION
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "mmdetection" / "configs"
@@ -21,7 +22,7 @@ TINY_CONFIG = CONFIG_DIR / "tests" / "mask-rcnn_r18-tiny_fpn_synthetic-coco.py"
 
 @pytest.fixture(scope="module")
 def plugin():
-    import robust_transfer.integrations.mmdet as plugin
+    import robust_transfer.openmmlab.mmdet as plugin
 
     return plugin
 
@@ -34,7 +35,7 @@ def _bgr_image(seed=0, h=48, w=64):
 
 
 def test_corrupt_converts_bgr_to_rgb_and_keys_by_file_name(plugin):
-    from robust_transfer.integrations.transforms import Corrupt
+    from robust_transfer.openmmlab.transforms import Corrupt
 
     bgr = _bgr_image()
     out = Corrupt("jpeg_compression", 3, seed=5)(dict(img=bgr.copy(), img_path="/x/y/0001.jpg"))
@@ -46,7 +47,7 @@ def test_corrupt_converts_bgr_to_rgb_and_keys_by_file_name(plugin):
 
 
 def test_corrupt_is_seeded_per_image_not_by_global_state(plugin):
-    from robust_transfer.integrations.transforms import Corrupt
+    from robust_transfer.openmmlab.transforms import Corrupt
 
     bgr = _bgr_image()
     t = Corrupt("gaussian_noise", 2, seed=1)
@@ -65,7 +66,7 @@ def test_corrupt_is_seeded_per_image_not_by_global_state(plugin):
 
 
 def test_corrupt_grey_image_and_bad_arguments(plugin):
-    from robust_transfer.integrations.transforms import Corrupt
+    from robust_transfer.openmmlab.transforms import Corrupt
 
     grey = _bgr_image()[..., 0]
     out = Corrupt("contrast", 2)(dict(img=grey.copy(), img_path="g.png"))["img"]
@@ -84,7 +85,7 @@ def test_plugin_overrides_mmdets_corrupt_so_its_configs_keep_working(plugin):
     from mmdet.registry import TRANSFORMS
     from mmengine.registry import DefaultScope
 
-    from robust_transfer.integrations.transforms import Corrupt
+    from robust_transfer.openmmlab.transforms import Corrupt
 
     assert TRANSFORMS.get("Corrupt") is Corrupt
     with DefaultScope.overwrite_default_scope("mmdet"):
@@ -97,7 +98,7 @@ def test_legacy_flag_reproduces_mmdets_transform(plugin, reference):
     legacy_bgr_as_rgb=True does the same and gives its bytes for a deterministic corruption."""
     from mmdet.datasets.transforms.transforms import Corrupt as MmdetCorrupt
 
-    from robust_transfer.integrations.transforms import Corrupt
+    from robust_transfer.openmmlab.transforms import Corrupt
 
     bgr = _bgr_image(3, 64, 64)
     theirs = MmdetCorrupt("jpeg_compression", 2)(dict(img=bgr.copy()))["img"]
@@ -115,7 +116,7 @@ def test_legacy_flag_reproduces_mmdets_transform(plugin, reference):
 
 
 def test_insert_corrupt_after_the_image_loading_step_found_by_type():
-    from robust_transfer.integrations.openmmlab import insert_corrupt_transform
+    from robust_transfer.openmmlab.pipeline import insert_corrupt_transform
 
     cfg = dict(type="Corrupt", corruption="fog", severity=2, seed=0, backend="numpy")
     pipeline = [dict(type="Foo"), dict(type="mmdet.LoadImageFromFile", backend_args=None),
@@ -139,7 +140,7 @@ def test_pipeline_swap_on_a_built_dataset(plugin, tmp_path):
     from mmengine.registry import DefaultScope
 
     from robust_transfer.datasets.synthetic_coco import CLASSES, write_synthetic_coco
-    from robust_transfer.integrations.openmmlab import swap_dataset_pipeline
+    from robust_transfer.openmmlab.pipeline import swap_dataset_pipeline
 
     data = write_synthetic_coco(tmp_path, num_train=0, num_val=2, image_size=(48, 64))
     ds_cfg = dict(type="CocoDataset", data_root=str(data.root), ann_file="annotations/instances_val.json",
@@ -161,7 +162,7 @@ def test_pipeline_swap_on_a_built_dataset(plugin, tmp_path):
 
 
 def test_parser_has_mmdets_flags_and_ours():
-    from robust_transfer.integrations.openmmlab import build_robustness_parser, cells_from_args
+    from robust_transfer.openmmlab.robustness import build_robustness_parser, cells_from_args
 
     p = build_robustness_parser("detection")
     args = p.parse_args(["c.py", "w.pth", "--out", "r.pkl", "--corruptions", "noise", "fog",
@@ -185,7 +186,7 @@ def test_parser_has_mmdets_flags_and_ours():
 def test_adapter_maps_metric_names(plugin):
     from mmengine.config import ConfigDict
 
-    adapter = plugin.DETECTION
+    adapter = DETECTION
     raw = {"coco/bbox_mAP": 0.5, "coco/bbox_mAP_50": np.float64(0.7), "coco/segm_mAP": 0.4, "note": "x"}
     assert adapter.convert_metrics(raw, ["bbox_mAP", "segm_mAP"]) == {
         "bbox_mAP": 0.5, "bbox_mAP_50": 0.7, "segm_mAP": 0.4}
@@ -198,7 +199,7 @@ def test_adapter_maps_metric_names(plugin):
 
 
 def test_summary_print_skips_missing_cells(plugin, capsys):
-    from robust_transfer.integrations.openmmlab import print_robustness_summary
+    from robust_transfer.openmmlab.robustness import print_robustness_summary
     from robust_transfer.results import new_results, set_cell
 
     r = new_results(task="detection", model="m", metrics=["bbox_mAP"],
@@ -207,7 +208,7 @@ def test_summary_print_skips_missing_cells(plugin, capsys):
     set_cell(r, "fog", 1, {"bbox_mAP": 0.2})
     set_cell(r, "fog", 2, {"bbox_mAP": 0.1})
     set_cell(r, "snow", 1, {"bbox_mAP": 0.3})  # snow@2 missing: not averaged in as 0
-    s = print_robustness_summary(r, plugin.DETECTION, ["P", "mPC", "rPC"])["bbox_mAP"]
+    s = print_robustness_summary(r, DETECTION, ["P", "mPC", "rPC"])["bbox_mAP"]
     assert s.mPC == pytest.approx(0.2) and s.rPC == pytest.approx(0.5) and s.missing == [("snow", 2)]
     out = capsys.readouterr().out
     assert "Mean Performance under Corruption [mPC] (bbox)\nmAP   =  0.200" in out
@@ -262,7 +263,7 @@ def test_paper_config_loads_and_builds_its_model(plugin, path):
     from mmengine.registry import DefaultScope
 
     cfg = Config.fromfile(str(path))
-    assert cfg.custom_imports["imports"] == ["robust_transfer.integrations.mmdet"]
+    assert cfg.custom_imports["imports"] == ["robust_transfer.openmmlab.mmdet"]
     transfer = cfg.transfer
     assert transfer["mode"] == ("fixed-feature" if path.stem.endswith("_fixedfeature") else "full-network")
     assert cfg.model.backbone.init_cfg.checkpoint == cfg.backbone_checkpoint
@@ -317,7 +318,7 @@ def test_tiny_config_builds(plugin):
 
 
 def test_runner_refuses_a_test_pipeline_without_image_loading_before_building(plugin, tmp_path, capsys):
-    from robust_transfer.integrations.openmmlab import robustness_main
+    from robust_transfer.openmmlab.robustness import robustness_main
 
     config = tmp_path / "no_loader.py"
     config.write_text(f"_base_ = {str(TINY_CONFIG)!r}\n"
@@ -326,18 +327,17 @@ def test_runner_refuses_a_test_pipeline_without_image_loading_before_building(pl
     checkpoint.write_bytes(b"")
     with pytest.raises(SystemExit) as exit_info:
         robustness_main([str(config), str(checkpoint), "--corruptions", "fog", "--severities", "1",
-                         "--work-dir", str(tmp_path / "w")], plugin.DETECTION)
+                         "--work-dir", str(tmp_path / "w")], DETECTION)
     assert exit_info.value.code == 2
     assert "no image-loading step" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
     with pytest.raises(SystemExit):
-        robustness_main([str(config), str(tmp_path / "missing.pth")], plugin.DETECTION)
+        robustness_main([str(config), str(tmp_path / "missing.pth")], DETECTION)
     assert "is not a file" in capsys.readouterr().err
 
 
 def test_a_cell_without_any_detection_scores_zero_ap():
-    from robust_transfer.integrations.mmdet import DETECTION
-    from robust_transfer.integrations.openmmlab import TaskAdapter
+    from robust_transfer.openmmlab.adapter import TaskAdapter
 
     assert DETECTION.convert_metrics({}, ["bbox_mAP", "segm_mAP"]) == {"bbox_mAP": 0.0, "segm_mAP": 0.0}
     with pytest.raises(ValueError, match="returned no"):

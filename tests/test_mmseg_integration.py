@@ -117,15 +117,15 @@ def test_plugin_registers_the_shared_corrupt_and_it_runs_in_an_mmseg_pipeline(tm
     from mmengine.config import Config
     from mmengine.dataset import Compose
 
-    import robust_transfer.integrations.mmseg as plugin
-    from robust_transfer.integrations import transforms
-    from robust_transfer.integrations.openmmlab import insert_corrupt_transform
+    import robust_transfer.openmmlab.mmseg as plugin
+    from robust_transfer.openmmlab import transforms
+    from robust_transfer.openmmlab.pipeline import insert_corrupt_transform
     from mmseg.registry import TRANSFORMS
 
     assert TRANSFORMS.get("Corrupt") is transforms.Corrupt is plugin.Corrupt
     root = write_synthetic_ade20k(tmp_path / "ade", num_train=0, num_val=1)
     cfg = Config.fromfile(TINY_CONFIG)
-    assert cfg.custom_imports.imports == ["robust_transfer.integrations.mmseg"]
+    assert cfg.custom_imports.imports == ["robust_transfer.openmmlab.mmseg"]
     clean_steps = cfg.test_dataloader.dataset.pipeline
     corrupt = dict(type="Corrupt", corruption="gaussian_noise", severity=3, seed=0)
     steps = insert_corrupt_transform(clean_steps, corrupt)
@@ -146,7 +146,7 @@ def test_plugin_registers_the_shared_corrupt_and_it_runs_in_an_mmseg_pipeline(tm
 def test_segmentation_adapter():
     from mmengine.config import Config
 
-    from robust_transfer.integrations.mmseg import SEGMENTATION, describe_dataset
+    from robust_transfer.openmmlab.segmentation import SEGMENTATION, describe_dataset
 
     assert SEGMENTATION.task == "segmentation" and SEGMENTATION.metric_scale == 100.0
     assert SEGMENTATION.headlines() == ["mIoU", "mAcc", "aAcc"]
@@ -159,11 +159,11 @@ def test_segmentation_adapter():
     with pytest.raises(ValueError, match="mIoU"):
         SEGMENTATION.convert_metrics({"aAcc": 1.0}, SEGMENTATION.headlines())
     cfg = Config.fromfile(TINY_CONFIG)
-    SEGMENTATION.prepare_config(cfg)
+    SEGMENTATION.check_evaluator(cfg)
     assert describe_dataset(cfg) == "ADE20KDataset:synthetic_ade20k/images/validation"
     cfg.test_evaluator = dict(type="CityscapesMetric")
     with pytest.raises(ValueError, match="IoUMetric"):
-        SEGMENTATION.prepare_config(cfg)
+        SEGMENTATION.check_evaluator(cfg)
 
 
 # ----------------------------------------------------------------------------- paper configs
@@ -201,7 +201,7 @@ def test_paper_config_loads_and_builds(config, mmseg_scope):
     from robust_transfer.backbones.mmseg import pretrained_backbone_path
 
     cfg = _config(config)
-    assert cfg.custom_imports.imports == ["robust_transfer.integrations.mmseg"]
+    assert cfg.custom_imports.imports == ["robust_transfer.openmmlab.mmseg"]
     assert cfg.train_cfg.max_iters == 80000 and cfg.crop_size == (512, 512)
     assert cfg.model.decode_head.num_classes == cfg.model.auxiliary_head.num_classes == 150
     assert cfg.test_dataloader.dataset.type == "ADE20KDataset"
@@ -462,8 +462,8 @@ def test_robustness_grid_single_process(trained, grid_run):
 
 @pytest.mark.slow
 def test_robustness_resume_evaluates_nothing(grid_run, capsys):
-    from robust_transfer.integrations.mmseg import SEGMENTATION
-    from robust_transfer.integrations.openmmlab import robustness_main
+    from robust_transfer.openmmlab.segmentation import SEGMENTATION
+    from robust_transfer.openmmlab.robustness import robustness_main
 
     before = grid_run["json"].read_bytes()
     results = robustness_main([*map(str, grid_run["args"]), "--resume"], SEGMENTATION)
@@ -496,7 +496,7 @@ def _corrupted_config(tmp_path: Path, corruption: str, severity: int) -> Path:
     """A config = the tiny one with Corrupt in its test pipeline (as a user would write it)."""
     from mmengine.config import Config
 
-    from robust_transfer.integrations.openmmlab import insert_corrupt_transform
+    from robust_transfer.openmmlab.pipeline import insert_corrupt_transform
 
     pipeline = insert_corrupt_transform(
         Config.fromfile(TINY_CONFIG).test_dataloader.dataset.pipeline,

@@ -208,7 +208,7 @@ def test_diffeomorphism_displacement_stays_within_its_maximum(temperature):
 
 @pytest.fixture(scope="module")
 def registered():
-    import robust_transfer.integrations.prime_preprocessor as module
+    import robust_transfer.openmmlab.prime_preprocessor as module
 
     assert module.REGISTERED == ["mmdet", "mmseg"]
     return module
@@ -330,7 +330,7 @@ def test_prime_config_wraps_its_base_preprocessor(registered, path):
 
     cfg = Config.fromfile(str(path))
     task = "mmdet" if "mmdetection" in path.parts else "mmseg"
-    assert "robust_transfer.integrations.prime_preprocessor" in cfg.custom_imports["imports"]
+    assert "robust_transfer.openmmlab.prime_preprocessor" in cfg.custom_imports["imports"]
     assert cfg.transfer["augmentation"] == "prime" and cfg.transfer["mode"] == "full-network"
     dp = cfg.model.data_preprocessor
     assert dp.type == "PRIMEDataPreprocessor" and dict(dp.prime) == {
@@ -353,8 +353,8 @@ def _write_config(tmp_path: Path, name: str, base: Path, plugin: str) -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(f"""
         _base_ = '{base}'
-        custom_imports = dict(imports=['robust_transfer.integrations.{plugin}',
-                                       'robust_transfer.integrations.prime_preprocessor'],
+        custom_imports = dict(imports=['robust_transfer.openmmlab.{plugin}',
+                                       'robust_transfer.openmmlab.prime_preprocessor'],
                               allow_failed_imports=False)
         model = dict(data_preprocessor=dict(
             _delete_=True, type='PRIMEDataPreprocessor',
@@ -390,7 +390,7 @@ def test_detection_train_step_with_prime(registered, tmp_path):
 
     from robust_transfer.datasets.synthetic_coco import write_synthetic_coco
 
-    import robust_transfer.integrations.mmdet  # noqa: F401  (the config's plugin)
+    import robust_transfer.openmmlab.mmdet  # noqa: F401  (the config's plugin)
 
     data = write_synthetic_coco(tmp_path / "coco", num_train=2, num_val=1, image_size=(64, 80))
     base = MMDET_CONFIGS / "tests" / "mask-rcnn_r18-tiny_fpn_synthetic-coco.py"
@@ -408,7 +408,7 @@ def test_segmentation_train_step_with_prime(registered, tmp_path):
 
     from robust_transfer.datasets.synthetic_ade20k import write_synthetic_ade20k
 
-    import robust_transfer.integrations.mmseg  # noqa: F401
+    import robust_transfer.openmmlab.mmseg  # noqa: F401
 
     root = write_synthetic_ade20k(tmp_path / "ade", num_train=2, num_val=1)
     base = MMSEG_CONFIGS / "tiny" / "upernet_r18-tiny_1xb4-40it_synthetic-ade20k-64x80.py"

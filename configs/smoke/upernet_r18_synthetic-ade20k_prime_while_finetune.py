@@ -6,8 +6,8 @@ _base_ = [
     '../../mmsegmentation/configs/prime/_base_/prime_transfer.py',
 ]
 custom_imports = dict(
-    imports=['robust_transfer.integrations.mmseg',
-             'robust_transfer.integrations.prime_preprocessor'],
+    imports=['robust_transfer.openmmlab.mmseg',
+             'robust_transfer.openmmlab.prime_preprocessor'],
     allow_failed_imports=False)
 
 model = dict(

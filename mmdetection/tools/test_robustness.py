@@ -16,12 +16,12 @@ keeps the GPU waiting); --backend numpy gives the numpy reference in the pipelin
 """
 import sys
 
-from robust_transfer.integrations.mmdet import DETECTION
-from robust_transfer.integrations.openmmlab import robustness_main
+from robust_transfer.openmmlab.detection import DETECTION
+from robust_transfer.openmmlab.robustness import robustness_main
 
 
 def main(argv=None):
-    robustness_main(argv, DETECTION)
+    return robustness_main(argv, DETECTION)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 """Evaluate an mmseg model under ImageNet-C corruptions (corruption x severity grid).
 
 The flags and behaviour of mmdetection/tools/test_robustness.py (one shared runner,
-robust_transfer.integrations.openmmlab; only the segmentation adapter differs): the model is
+robust_transfer.openmmlab.robustness; only the segmentation adapter differs): the model is
 built and the checkpoint loaded once; per cell only the test pipeline changes (Corrupt inserted
 after the image-loading step). mIoU, mAcc and aAcc per cell go to our results JSON (atomically,
 cell by cell: --resume continues, --shard i/n splits); P / mPC / rPC are printed at the end.
@@ -19,12 +19,12 @@ keeps the GPU waiting); --backend numpy gives the numpy reference in the pipelin
 """
 import sys
 
-from robust_transfer.integrations.mmseg import SEGMENTATION
-from robust_transfer.integrations.openmmlab import robustness_main
+from robust_transfer.openmmlab.robustness import robustness_main
+from robust_transfer.openmmlab.segmentation import SEGMENTATION
 
 
 def main(argv=None):
-    robustness_main(argv, SEGMENTATION)
+    return robustness_main(argv, SEGMENTATION)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ task's own preprocessor converts channels, normalises and pads it.
 Registered on import as ``CorruptDataPreprocessor`` in mmdet's and mmseg's ``MODELS`` (those
 installed), and the two pipeline steps it needs, ``StashNativeImage`` and
 ``RestoreNativeImage``, in their ``TRANSFORMS``. The robustness runner sets all of this up
-itself (:func:`robust_transfer.integrations.openmmlab.enable_batch_corruption`); by hand::
+itself (:func:`robust_transfer.openmmlab.pipeline.enable_batch_corruption`); by hand::
 
     model = dict(data_preprocessor=dict(
         _delete_=True, type='CorruptDataPreprocessor',
@@ -59,9 +59,8 @@ try:  # mmcv is a dependency of the frameworks
 except ImportError:  # pragma: no cover
     BaseTransform = object  # type: ignore[assignment,misc]
 
-from ..corruptions import ALL, SEVERITIES
-from .transforms import image_key
-from .wrapping_preprocessor import WrappingDataPreprocessor
+from .transforms import check_corruption, image_key
+from .wrapping_preprocessor import WrappingDataPreprocessor, framework_variants, register_wrappers
 
 CHANNEL_ORDERS = ("bgr", "rgb")
 NATIVE_KEY = "native_img"
@@ -107,13 +106,7 @@ class RestoreNativeImage(BaseTransform):
 def _check_corruption(corruption: str | None, severity: int | None) -> tuple[str, int] | None:
     if corruption is None:
         return None
-    if corruption not in ALL:
-        raise ValueError(f"unknown corruption {corruption!r}; allowed: {', '.join(ALL)}")
-    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) \
-            or int(severity) not in SEVERITIES:
-        raise ValueError(f"severity must be an integer in 1..5, got {severity!r} "
-                         "(the clean images: set_corruption(None))")
-    return corruption, int(severity)
+    return check_corruption(corruption, severity, clean_hint="the clean images: set_corruption(None)")
 
 
 def _rgb_order(channels: int, channel_order: str) -> list[int] | None:
@@ -253,37 +246,15 @@ class CorruptDataPreprocessor(WrappingDataPreprocessor):
         return self.preprocessor(data, training)
 
 
-class CorruptDetDataPreprocessor(CorruptDataPreprocessor):
-    """:class:`CorruptDataPreprocessor` building its inner preprocessor from mmdet's registry
-    (registered in mmdet's ``MODELS`` as ``CorruptDataPreprocessor``)."""
-
-    _registry_name = "mmdet"
-
-
-class CorruptSegDataPreprocessor(CorruptDataPreprocessor):
-    """:class:`CorruptDataPreprocessor` building its inner preprocessor from mmseg's registry
-    (registered in mmseg's ``MODELS`` as ``CorruptDataPreprocessor``)."""
-
-    _registry_name = "mmseg"
+CorruptDetDataPreprocessor, CorruptSegDataPreprocessor = framework_variants(CorruptDataPreprocessor)
 
 
 def register_corrupt_preprocessor() -> list[str]:
     """Register the wrapper (``MODELS``) and the two pipeline steps (``TRANSFORMS``) in mmdet
     and mmseg (those installed); idempotent. Returns the frameworks registered into."""
-    import importlib
-
-    done = []
-    for framework, cls in (("mmdet", CorruptDetDataPreprocessor), ("mmseg", CorruptSegDataPreprocessor)):
-        try:
-            models = importlib.import_module(f"{framework}.registry").MODELS
-            transforms = importlib.import_module(f"{framework}.registry").TRANSFORMS
-        except ImportError:
-            continue
-        models.register_module(name="CorruptDataPreprocessor", module=cls, force=True)
-        for step in (StashNativeImage, RestoreNativeImage):
-            transforms.register_module(name=step.__name__, module=step, force=True)
-        done.append(framework)
-    return done
+    return register_wrappers("CorruptDataPreprocessor", {"mmdet": CorruptDetDataPreprocessor,
+                                                         "mmseg": CorruptSegDataPreprocessor},
+                             transforms=(StashNativeImage, RestoreNativeImage))
 
 
 REGISTERED = register_corrupt_preprocessor()

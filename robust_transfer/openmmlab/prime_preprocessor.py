@@ -5,8 +5,8 @@ It wraps the task's own preprocessor and, in training only, applies PRIME to the
 *before* handing the batch on, i.e. before the inner preprocessor's BGR->RGB conversion,
 normalisation and padding::
 
-    custom_imports = dict(imports=['robust_transfer.integrations.mmdet',
-                                   'robust_transfer.integrations.prime_preprocessor'],
+    custom_imports = dict(imports=['robust_transfer.openmmlab.mmdet',
+                                   'robust_transfer.openmmlab.prime_preprocessor'],
                           allow_failed_imports=False)
     model = dict(data_preprocessor=dict(
         _delete_=True, type='PRIMEDataPreprocessor',
@@ -48,7 +48,7 @@ import torch
 
 from ..augment.params import stable_seed
 from ..augment.prime import PRIME
-from .wrapping_preprocessor import WrappingDataPreprocessor
+from .wrapping_preprocessor import WrappingDataPreprocessor, framework_variants, register_wrappers
 
 CHANNEL_ORDERS = ("auto", "bgr", "rgb")
 
@@ -172,32 +172,14 @@ class PRIMEDataPreprocessor(WrappingDataPreprocessor):
         return self.preprocessor(data, training)
 
 
-class PRIMEDetDataPreprocessor(PRIMEDataPreprocessor):
-    """:class:`PRIMEDataPreprocessor` building its inner preprocessor from mmdet's registry
-    (registered in mmdet's ``MODELS`` as ``PRIMEDataPreprocessor``)."""
-
-    _registry_name = "mmdet"
-
-
-class PRIMESegDataPreprocessor(PRIMEDataPreprocessor):
-    """:class:`PRIMEDataPreprocessor` building its inner preprocessor from mmseg's registry
-    (registered in mmseg's ``MODELS`` as ``PRIMEDataPreprocessor``)."""
-
-    _registry_name = "mmseg"
+PRIMEDetDataPreprocessor, PRIMESegDataPreprocessor = framework_variants(PRIMEDataPreprocessor)
 
 
 def register_prime_preprocessor() -> list[str]:
     """Register the wrapper in mmdet's and mmseg's ``MODELS`` (those installed) under the name
     ``PRIMEDataPreprocessor``; idempotent. Returns the frameworks registered into."""
-    done = []
-    for framework, cls in (("mmdet", PRIMEDetDataPreprocessor), ("mmseg", PRIMESegDataPreprocessor)):
-        try:
-            registry = cls._registry()
-        except ImportError:
-            continue
-        registry.register_module(name="PRIMEDataPreprocessor", module=cls, force=True)
-        done.append(framework)
-    return done
+    return register_wrappers("PRIMEDataPreprocessor", {"mmdet": PRIMEDetDataPreprocessor,
+                                                       "mmseg": PRIMESegDataPreprocessor})
 
 
 REGISTERED = register_prime_preprocessor()

@@ -57,6 +57,18 @@ def image_key(results: dict) -> str | int:
                    f"{', '.join(IMAGE_KEY_FIELDS)} is in the results dict (keys: {sorted(results)})")
 
 
+def check_corruption(corruption: str, severity: Any, *, prefix: str = "",
+                     clean_hint: str = "") -> tuple[str, int]:
+    """``(corruption, int severity)``, or a ``ValueError`` (starting with ``prefix``) naming the
+    allowed corruptions or severities; ``clean_hint`` tells how to ask for the clean images."""
+    if corruption not in ALL:
+        raise ValueError(f"{prefix}unknown corruption {corruption!r}; allowed: {', '.join(ALL)}")
+    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) \
+            or int(severity) not in SEVERITIES:
+        raise ValueError(f"{prefix}severity must be an integer in 1..5, got {severity!r} ({clean_hint})")
+    return corruption, int(severity)
+
+
 class Corrupt(BaseTransform):
     """Apply one ImageNet-C corruption, seeded per image, with the robust_transfer library.
 
@@ -86,12 +98,9 @@ class Corrupt(BaseTransform):
 
     def __init__(self, corruption: str, severity: int = 1, seed: int = 0,
                  backend: str = "numpy", legacy_bgr_as_rgb: bool = False) -> None:
-        if corruption not in ALL:
-            raise ValueError(f"Corrupt: unknown corruption {corruption!r}; allowed: {', '.join(ALL)}")
-        if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) \
-                or int(severity) not in SEVERITIES:
-            raise ValueError(f"Corrupt: severity must be an integer in 1..5, got {severity!r} "
-                             "(severity 0, the clean image, means: do not insert the transform)")
+        corruption, severity = check_corruption(
+            corruption, severity, prefix="Corrupt: ",
+            clean_hint="severity 0, the clean image, means: do not insert the transform")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"Corrupt: seed must be an integer, got {seed!r}")
         if backend not in BACKENDS:

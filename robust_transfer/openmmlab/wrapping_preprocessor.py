@@ -3,7 +3,8 @@ corruption in testing): which registry builds the inner preprocessor, and attrib
 that fall through to it, so code reading e.g. ``model.data_preprocessor.mean`` keeps working."""
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import Any, Mapping, Sequence
 
 from mmengine.model import BaseDataPreprocessor
 
@@ -34,3 +35,35 @@ class WrappingDataPreprocessor(BaseDataPreprocessor):
             if inner is None or name.startswith("__"):
                 raise
             return getattr(inner, name)
+
+
+def framework_variants(base: type) -> tuple[type, type]:
+    """``base``'s mmdet and mmseg variants, each building its inner preprocessor from that
+    framework's registry: ``<Name>DetDataPreprocessor`` and ``<Name>SegDataPreprocessor`` for
+    ``<Name>DataPreprocessor``. Bind them to those names in ``base``'s module (pickling finds
+    classes by module and name)."""
+    variants = []
+    for framework, kind in (("mmdet", "Det"), ("mmseg", "Seg")):
+        name = base.__name__.replace("DataPreprocessor", f"{kind}DataPreprocessor")
+        doc = (f":class:`{base.__name__}` building its inner preprocessor from {framework}'s "
+               f"registry (registered in {framework}'s ``MODELS`` as ``{base.__name__}``).")
+        variants.append(type(name, (base,), {"_registry_name": framework, "__doc__": doc,
+                                             "__module__": base.__module__, "__qualname__": name}))
+    return variants[0], variants[1]
+
+
+def register_wrappers(name: str, variants: Mapping[str, type], transforms: Sequence[type] = ()) -> list[str]:
+    """Register each framework's variant of a wrapper in that framework's ``MODELS`` under
+    ``name`` (and the pipeline steps ``transforms`` in its ``TRANSFORMS``), for the frameworks
+    installed; ``force=True``, so idempotent. Returns the frameworks registered into."""
+    done = []
+    for framework, cls in variants.items():
+        try:
+            registry = importlib.import_module(f"{framework}.registry")
+        except ImportError:
+            continue
+        registry.MODELS.register_module(name=name, module=cls, force=True)
+        for step in transforms:
+            registry.TRANSFORMS.register_module(name=step.__name__, module=step, force=True)
+        done.append(framework)
+    return done

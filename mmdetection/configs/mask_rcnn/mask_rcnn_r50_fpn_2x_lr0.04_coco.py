@@ -8,7 +8,7 @@
 # Backbone as mmdet's default: frozen_stages=1 (stem + first stage frozen) and norm_eval=True
 # (BatchNorm uses and keeps its ImageNet running statistics; its affine parameters train).
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_2x_coco.py'
-custom_imports = dict(imports=['robust_transfer.integrations.mmdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['robust_transfer.openmmlab.mmdet'], allow_failed_imports=False)
 
 # The ImageNet backbone: one variable. 'torchvision://resnet50' is mmengine's name for the
 # torchvision weights; any file written by mmdetection/tools/model_converters/ works too.

@@ -9,8 +9,8 @@ _base_ = [
     './_base_/prime_transfer.py',
 ]
 custom_imports = dict(
-    imports=['robust_transfer.integrations.mmdet',
-             'robust_transfer.integrations.prime_preprocessor'],
+    imports=['robust_transfer.openmmlab.mmdet',
+             'robust_transfer.openmmlab.prime_preprocessor'],
     allow_failed_imports=False)
 
 model = dict(

@@ -5,7 +5,7 @@
 # after epochs 16 and 22, linear warm-up over 500 iterations; 3 images per GPU as in the study.
 # Swin has LayerNorm, not BatchNorm: nothing to put in eval mode.
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py'
-custom_imports = dict(imports=['robust_transfer.integrations.mmdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['robust_transfer.openmmlab.mmdet'], allow_failed_imports=False)
 
 # The ImageNet backbone: one variable. Convert the official file with
 #   python mmdetection/tools/model_converters/swin2mmdet.py swin_tiny_patch4_window7_224.pth \

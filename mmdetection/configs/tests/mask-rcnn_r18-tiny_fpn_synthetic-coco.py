@@ -5,7 +5,7 @@
 #   python -m robust_transfer.datasets.synthetic_coco data/synthetic_coco
 #   SYNTHETIC_COCO_ROOT=data/synthetic_coco python mmdetection/tools/train.py THIS_CONFIG
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['robust_transfer.integrations.mmdet'], allow_failed_imports=False)
+custom_imports = dict(imports=['robust_transfer.openmmlab.mmdet'], allow_failed_imports=False)
 
 data_root = '{{$SYNTHETIC_COCO_ROOT:data/synthetic_coco}}/'
 classes = ('square', 'disc', 'triangle', 'ring')

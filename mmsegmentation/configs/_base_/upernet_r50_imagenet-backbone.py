@@ -11,7 +11,7 @@
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py'
 
 custom_imports = dict(
-    imports=['robust_transfer.integrations.mmseg'], allow_failed_imports=False)
+    imports=['robust_transfer.openmmlab.mmseg'], allow_failed_imports=False)
 
 model = dict(
     pretrained=None,

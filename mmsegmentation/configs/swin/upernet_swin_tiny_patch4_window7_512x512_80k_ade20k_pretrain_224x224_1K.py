@@ -5,7 +5,7 @@
 _base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'
 
 custom_imports = dict(
-    imports=['robust_transfer.integrations.mmseg'], allow_failed_imports=False)
+    imports=['robust_transfer.openmmlab.mmseg'], allow_failed_imports=False)
 
 # mmseg's SwinTransformer does not convert the official keys (and loads with strict=False):
 # convert first, tools/model_converters/imagenet2mmseg.py --backbone swin_t SRC.

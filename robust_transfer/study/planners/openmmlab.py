@@ -34,8 +34,8 @@ class OpenMMLabPlanner(TaskPlanner):
         self.data_key, self.data_title, self.data_files = data_key, data_title, data_files
         self.synthetic_env = synthetic_env  # what the smoke configs read for the data root
         self.scales_lr = scales_lr  # --auto-scale-lr (else: keep the recipe's total batch)
-        self.preload = ("torch", "torchvision", f"robust_transfer.integrations.{framework}",
-                        "robust_transfer.integrations.openmmlab",
+        self.preload = ("torch", "torchvision", f"robust_transfer.openmmlab.{framework}",
+                        "robust_transfer.openmmlab.robustness",
                         *(f"{framework}.{m}" for m in ("datasets", "engine", "evaluation",
                                                        "models", "visualization")))
 

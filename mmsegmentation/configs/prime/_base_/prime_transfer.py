@@ -3,7 +3,7 @@
 # no JSD, no diffeomorphism -- the defaults of robust_transfer.augment.PRIME, spelled out here.
 # dict(preset='imagenet') gives the PRIME paper's ImageNet settings instead (+ diffeomorphism,
 # depth up to 3). Used by the *_prime_while_finetune_* configs of this folder through
-# PRIMEDataPreprocessor (robust_transfer/integrations/prime_preprocessor.py); see docs/prime.md.
+# PRIMEDataPreprocessor (robust_transfer/openmmlab/prime_preprocessor.py); see docs/prime.md.
 prime = dict(
     width=3, depth=1,
     color=True, color_cut=500, color_temperature=0.05, color_bandwidth=20,

@@ -1,33 +1,15 @@
-"""The mmdet plugin: import it through a config's ``custom_imports``::
+"""The detection task (mmdet 3.x, COCO Mask R-CNN): its :class:`TaskAdapter` and helpers.
 
-    custom_imports = dict(imports=['robust_transfer.integrations.mmdet'], allow_failed_imports=False)
-
-On import it
-
-* registers our seeded :class:`~robust_transfer.integrations.transforms.Corrupt` in mmdet's
-  ``TRANSFORMS`` registry under the name ``Corrupt``, replacing mmdet's own (``force=True``;
-  mmdet's transforms module is imported first so that its own registration has happened), so
-  configs written for mmdet's transform keep working;
-* applies the compatibility shims (:func:`robust_transfer.integrations.compat.apply_shims`).
-
-It also defines :data:`DETECTION`, the task adapter of the shared robustness runner
-(:mod:`robust_transfer.integrations.openmmlab`) used by ``mmdetection/tools/test_robustness.py``.
+Metrics: mmdet's ``CocoMetric`` returns ``coco/bbox_mAP``, ``coco/segm_mAP`` and so on as
+fractions; we store them with the ``coco/`` prefix stripped (``metric_scale`` 1). The headline
+metrics are the ``<task>_mAP`` of each of bbox / segm the config's evaluator computes.
 """
 from __future__ import annotations
 
 from typing import Any
 
-import mmdet.datasets.transforms  # noqa: F401  (mmdet's own Corrupt registers first)
-from mmdet.registry import TRANSFORMS
-
-from .compat import apply_shims
-from .openmmlab import TaskAdapter
-from .transforms import Corrupt, register_corrupt
-
-__all__ = ["Corrupt", "DETECTION", "detection_headlines"]
-
-register_corrupt(TRANSFORMS)
-apply_shims()
+from .adapter import TaskAdapter
+from .pipeline import dataset_leaves
 
 _COCO_TASKS = ("bbox", "segm")
 
@@ -49,21 +31,21 @@ def detection_headlines(cfg: Any) -> list[str]:
 
 
 def prepare_detection_config(cfg: Any) -> None:
-    """As mmdet's test tools: the test dataset in test mode."""
-    dataset = cfg.test_dataloader.dataset
-    while "pipeline" not in dataset and "dataset" in dataset:
-        dataset = dataset.dataset
-    dataset["test_mode"] = True
+    """As mmdet's test tools: the test dataset(s) in test mode."""
+    for leaf, _ in dataset_leaves(cfg.test_dataloader.dataset):
+        leaf["test_mode"] = True
 
 
-def configure_detection_show(cfg: Any, show_dir: str) -> None:
-    """Turn on mmdet's ``DetVisualizationHook`` drawing into ``show_dir``."""
+def configure_detection_show(cfg: Any, show_dir: str | None) -> None:
+    """Turn on mmdet's ``DetVisualizationHook``, drawing into ``show_dir`` when given (the
+    robustness tool passes None and sets each cell's folder with :func:`set_detection_show_dir`)."""
     hooks = cfg.get("default_hooks") or {}
     if "visualization" not in hooks:
         raise ValueError("--show-dir needs default_hooks.visualization "
                          "(dict(type='DetVisualizationHook')) in the config")
     hooks["visualization"]["draw"] = True
-    hooks["visualization"]["test_out_dir"] = show_dir
+    if show_dir:
+        hooks["visualization"]["test_out_dir"] = show_dir
 
 
 def set_detection_show_dir(runner: Any, folder: str) -> None:
@@ -77,13 +59,15 @@ def set_detection_show_dir(runner: Any, folder: str) -> None:
 
 DETECTION = TaskAdapter(
     task="detection",
+    registry_scope="mmdet",
     headline_metrics=detection_headlines,
     metric_scale=1.0,
     pickle_prefix="coco",
     print_labels={"bbox_mAP": ("bbox", "mAP"), "segm_mAP": ("segm", "mAP")},
-    plugin_module=__name__,
+    plugin_module="robust_transfer.openmmlab.mmdet",
     prepare_config=prepare_detection_config,
     configure_show=configure_detection_show,
     set_show_dir=set_detection_show_dir,
     empty_result_value=0.0,  # nothing detected in a whole cell: AP 0, not an aborted grid
+    test_out="pickle",
 )
