@@ -219,6 +219,16 @@ def test_batched_fft_filter_equals_the_per_image_loop():
     assert torch.equal(_torch_ops.filter2d_reflect101(x, kernel), looped)  # the CPU default
 
 
+def test_frost_crops_gathered_equal_the_sliced_crops():
+    # The GPU path gathers all crops at once; run it on the CPU against the per-image slices.
+    indices, tops, lefts = [0, 4, 2, 4], [0, 7, 31, 3], [5, 0, 19, 40]
+    sliced = _torch._frost_crops(indices, tops, lefts, 40, 56, torch.device("cpu"))
+    stacked = _torch._frost_stack(40, 56, "cpu")
+    gathered = _torch._frost_crops(indices, tops, lefts, 40, 56, "cpu", gather=True)
+    assert torch.equal(gathered, sliced)
+    assert torch.equal(sliced[2], stacked[2, :, 31:71, 19:75])
+
+
 def test_batched_motion_blur_equals_the_per_image_loop():
     # The GPU path gathers every image's shifted run in one call per tap; run it on the CPU
     # against the per-image loop, including tiny images where taps stop early per image.

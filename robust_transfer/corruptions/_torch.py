@@ -256,10 +256,16 @@ def frost(x, severity, rng):
     return out.add_(x, alpha=image_weight).clamp_(0, 255)
 
 
-def _frost_crops(indices, tops, lefts, height: int, width: int, device) -> torch.Tensor:
-    """(N, 3, height, width): texture indices[i] cropped at (tops[i], lefts[i]), all images in
-    one gather from the stacked textures (one kernel on a GPU instead of one copy per image)."""
+def _frost_crops(indices, tops, lefts, height: int, width: int, device,
+                 gather=None) -> torch.Tensor:
+    """(N, 3, height, width): texture indices[i] cropped at (tops[i], lefts[i]). On a GPU all
+    images in one gather from the stacked textures (one kernel instead of one copy per image);
+    on the CPU a copy of each crop is cheaper than building the gather's indices. ``gather``
+    (True/False) overrides that choice."""
     stacked = _frost_stack(height, width, str(device))
+    if not (torch.device(device).type != "cpu" if gather is None else gather):
+        return torch.stack([stacked[index, :, top:top + height, left:left + width]
+                            for index, top, left in zip(indices, tops, lefts)])
     count = len(indices)
     pick = torch.tensor(indices, device=device).view(count, 1, 1, 1)
     rows = (torch.tensor(tops, device=device).view(count, 1)
