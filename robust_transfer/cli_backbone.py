@@ -1,4 +1,5 @@
-"""The own-backbone subcommands of ``robust-transfer``: ``backbone list|add`` and ``imagenet-c``.
+"""The own-backbone subcommands of ``robust-transfer``: ``backbone list|add|convert`` and
+``imagenet-c``.
 
 ``robust_transfer.cli`` calls :func:`add_backbone_commands` on its subparsers. Handlers return
 an exit code; bad input raises ValueError (CheckpointError is one), which the main CLI prints
@@ -45,15 +46,55 @@ def _cmd_backbone_add(args: argparse.Namespace) -> int:
                                              weights_only=not args.unsafe_load)
     arch = infer_resnet_spec(state_dict, args.checkpoint).name if args.arch == AUTO else args.arch
     checkpoint = Path(args.checkpoint).resolve()
-    register_backbone(args.id, arch, str(checkpoint), fmt, label=args.label)  # validates the id
     entries[args.id] = {"arch": arch, "checkpoint": str(checkpoint), "format": fmt,
                         "sha256": file_sha256(checkpoint), "label": args.label or args.id}
+    register_backbone(args.id, **entries[args.id])  # validates the id; as loading the file would
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     with os.fdopen(fd, "w") as handle:
         yaml.safe_dump({"backbones": entries}, handle, sort_keys=False)
     os.replace(tmp, target)
     print(f"registered {args.id}: {arch}, {fmt} layout, {checkpoint} -> {target}")
+    return 0
+
+
+#: Where ``backbone convert`` writes the classification file (relative to --root).
+CLASSIFICATION_CHECKPOINT_DIR = "checkpoints/imagenet"
+
+
+def _cmd_backbone_convert(args: argparse.Namespace) -> int:
+    """The three target files of one catalogued backbone, each checked key for key."""
+    from .backbones import get_backbone
+    from .backbones.catalogue import load_user_backbones
+    from .backbones.classification import export_torchvision
+    from .backbones.mmdet import export_mmdet_resnet, export_mmdet_swin
+    from .backbones.mmseg import save_mmseg_backbone
+    from .output_paths import check_writable_folder
+    from .results import file_sha256
+
+    if args.backbones:
+        load_user_backbones(args.backbones)
+    entry, root = get_backbone(args.id), Path(args.root)
+    src = Path(args.checkpoint or entry.checkpoint)
+    if not src.is_absolute() and args.checkpoint is None:
+        src = Path(args.backbone_dir) / src
+    if entry.sha256 and src.is_file() and file_sha256(src) != entry.sha256:
+        raise ValueError(f"{src} is not the file registered as {args.id!r} (sha256 differs)")
+    targets = {"mmdet": root / entry.mmdet_path, "mmseg": root / entry.mmseg_path,
+               "classification": root / CLASSIFICATION_CHECKPOINT_DIR / f"{entry.arch}_{entry.id}_torchvision.pth"}
+    for task in args.to:
+        check_writable_folder(targets[task].parent, f"{task} folder")
+    weights_only = not args.unsafe_load
+    for task in args.to:
+        if task == "mmdet" and entry.arch == "swin_t":
+            export_mmdet_swin(src, targets[task], weights_only=weights_only)
+        elif task == "mmdet":
+            export_mmdet_resnet(src, targets[task], arch=entry.arch, weights_only=weights_only)
+        elif task == "mmseg":
+            save_mmseg_backbone(entry.id, src, targets[task], weights_only=weights_only)
+        else:
+            export_torchvision(src, targets[task], arch=entry.arch, weights_only=weights_only)
+        print(f"{args.id} -> {task}: {targets[task]}")
     return 0
 
 
@@ -108,7 +149,7 @@ def _add_backbone_command(subparsers) -> None:
                               description="The backbone catalogue: the study's backbones and the "
                                           "ones registered in a user 'backbones:' YAML file.")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION",
-                               help="list: the catalogue; add: register a checkpoint")
+                               help="list: the catalogue; add: register a checkpoint; convert: write its files")
     q = actions.add_parser("list", help="print id, architecture, layout and checkpoint of each")
     q.add_argument("--backbones", default=None, metavar="YAML",
                    help="also list the backbones of this user file")
@@ -129,6 +170,23 @@ def _add_backbone_command(subparsers) -> None:
     q.add_argument("--unsafe-load", action="store_true",
                    help="torch.load with weights_only=False (only for files you trust)")
     q.set_defaults(func=_cmd_backbone_add)
+    q = actions.add_parser("convert", help="write a backbone's mmdet, mmseg and classification files",
+                           description="Converts a catalogued backbone's checkpoint to the files "
+                                       "the detection and segmentation configs and the "
+                                       "classification CLI load, each checked key for key.")
+    q.add_argument("id", help="the backbone id (the study's or one in --backbones)")
+    q.add_argument("--backbones", default=None, metavar="YAML", help="user backbones file to load first")
+    q.add_argument("--checkpoint", default=None,
+                   help="the ImageNet file (default: the catalogue's, under --backbone-dir)")
+    q.add_argument("--backbone-dir", default="checkpoints/imagenet",
+                   help="folder of the study's published files (default checkpoints/imagenet)")
+    q.add_argument("--to", nargs="+", choices=["mmdet", "mmseg", "classification"],
+                   default=["mmdet", "mmseg", "classification"], help="which files (default all three)")
+    q.add_argument("--root", default=".", help="repository root the catalogue's paths are relative "
+                                               "to (default: the current folder)")
+    q.add_argument("--unsafe-load", action="store_true",
+                   help="torch.load with weights_only=False (only for files you trust)")
+    q.set_defaults(func=_cmd_backbone_convert)
 
 
 def _add_imagenet_c_command(subparsers) -> None:

@@ -180,3 +180,54 @@ def test_save_atomically_replaces_whole_files_only(tmp_path):
         save_atomically({"state_dict": {"w": torch.zeros(2)}, "bad": lambda: None}, dst)
     assert torch.equal(torch.load(dst, weights_only=True)["state_dict"]["w"], torch.ones(2))
     assert [p.name for p in dst.parent.iterdir()] == ["backbone.pth"]
+
+
+# ----------------------------------------------------------------------------- user backbones file
+
+
+def test_user_backbones_file_registers_each_entry_once(fresh_registries, tmp_path):
+    from robust_transfer.backbones.catalogue import load_user_backbones
+
+    path = tmp_path / "conf" / "backbones.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump({"backbones": {
+        "my_r101": {"arch": "resnet101", "checkpoint": "../weights/r101.pth", "format": "torchvision"},
+        "my_r50d": {"arch": "resnet50d", "checkpoint": "/abs/r50d.pth", "format": "prime",
+                    "label": "ResNet-50-D (timm)"}}}))
+    first = load_user_backbones(path)
+    assert [b.id for b in first] == ["my_r101", "my_r50d"] and list_backbones()[-2:] == ["my_r101", "my_r50d"]
+    assert get_backbone("my_r101").checkpoint == str((tmp_path / "weights" / "r101.pth").resolve())
+    assert get_backbone("my_r50d").label == "ResNet-50-D (timm)"
+    assert get_backbone("my_r50d").mmseg_file == "resnet50d_my_r50d_mmseg.pth"
+    assert load_user_backbones(path) == first  # loading again is harmless
+
+
+@pytest.mark.parametrize("entries,message", [
+    ({"regular": {"arch": "resnet50", "checkpoint": "r.pth", "format": "torchvision"}}, "already in the catalogue"),
+    ({"x": {"arch": "resnet50", "checkpoint": "r.pth"}}, "backbone 'x': no 'format'"),
+    ({"x": {"arch": "resnet50", "checkpoint": "r.pth", "format": "torchvision", "depth": 50}}, "unknown field 'depth'"),
+    ({"x": {"arch": "vgg16", "checkpoint": "r.pth", "format": "torchvision"}}, "unknown backbone arch 'vgg16'"),
+    ({"x": "resnet50"}, "must be a mapping"),
+    ([1, 2], "expected a mapping 'backbones:"),
+])
+def test_bad_user_backbones_file_is_one_line(fresh_registries, tmp_path, entries, message):
+    from robust_transfer.backbones.catalogue import load_user_backbones
+
+    path = tmp_path / "backbones.yaml"
+    path.write_text(yaml.safe_dump({"backbones": entries} if isinstance(entries, dict) else entries))
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        load_user_backbones(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert list_backbones() == STUDY
+
+
+def test_a_user_id_is_not_registered_twice_with_other_facts(fresh_registries, tmp_path):
+    from robust_transfer.backbones.catalogue import load_user_backbones
+
+    path = tmp_path / "backbones.yaml"
+    path.write_text(yaml.safe_dump({"backbones": {"x": {"arch": "resnet50", "checkpoint": "/a.pth",
+                                                        "format": "torchvision"}}}))
+    load_user_backbones(path)
+    path.write_text(path.read_text().replace("/a.pth", "/b.pth"))
+    with pytest.raises(ValueError, match="with other facts"):
+        load_user_backbones(path)

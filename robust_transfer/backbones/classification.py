@@ -116,3 +116,19 @@ def load_imagenet_backbone(path: str | os.PathLike, arch: str | torch.nn.Module 
     """
     obj = load_checkpoint_file(path, weights_only=weights_only)
     return to_torchvision_state_dict(obj, fmt, arch=arch, include_fc=include_fc, what=str(path))
+
+
+def export_torchvision(src: str | os.PathLike, dst: str | os.PathLike, *, arch: str = AUTO,
+                       fmt: str | None = None, weights_only: bool = True) -> str:
+    """Write the classification file of a checkpoint: a bare torchvision state dict *with* the
+    ImageNet head, checked key for key, which ``torchvision``'s (or our) ``arch`` network loads
+    with ``load_state_dict(strict=True)`` and the classification CLI reads as ``--model-path``
+    (layout ``torchvision``). Returns the architecture. Written atomically."""
+    from .files import save_atomically
+
+    obj = load_checkpoint_file(src, weights_only=weights_only)
+    state_dict, _ = to_torchvision_state_dict(obj, fmt, arch=arch, include_fc=True, what=str(src))
+    if arch == AUTO:
+        arch = "swin_t" if "head.weight" in state_dict else infer_resnet_spec(state_dict, str(src)).name
+    save_atomically(state_dict, dst)
+    return arch

@@ -121,6 +121,21 @@ def swin_tiny_test(num_classes: int = 1000) -> nn.Module:
                            stochastic_depth_prob=0.0, num_classes=num_classes)
 
 
+def _register_resnet_family() -> None:
+    """Every named ResNet the backbone converters know (resnet34/101/152, ResNeXt, timm's
+    ResNet-D ...), so that any registered ImageNet backbone can be fine-tuned by name."""
+    import functools
+
+    from ..backbones.resnet_family import RESNET_ARCHS
+
+    for name in RESNET_ARCHS:
+        if name not in _ARCHS:
+            _ARCHS[name] = ArchSpec(name, "resnet", functools.partial(build_backbone, name))
+
+
+_register_resnet_family()
+
+
 def list_archs() -> list[str]:
     """Names accepted by :func:`create_model` / ``--arch``."""
     return list(_ARCHS)
