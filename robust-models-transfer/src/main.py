@@ -16,8 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
-ARCHS = ("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "swin_t", "resnet_tiny",
-         "swin_tiny_test")
+from robust_transfer.backbones.resnet_family import RESNET_ARCHS  # (no torch: --help stays fast)
+
+_STUDY_ARCHS = ("resnet18", "resnet50", "wide_resnet50_2", "wide_resnet50_4", "swin_t", "resnet_tiny",
+                "swin_tiny_test")
+# then every other ResNet the backbone converters know (torchvision's and timm's names), in the
+# order robust_transfer.classification.models registers them
+ARCHS = (*_STUDY_ARCHS, *(arch for arch in RESNET_ARCHS if arch not in _STUDY_ARCHS))
 
 
 def _severities(text: str) -> list[int]:
