@@ -321,3 +321,14 @@ def test_truncated_checkpoint_is_one_checkpoint_error_line(tmp_path):
     with pytest.raises(CheckpointError, match="not a readable torch checkpoint") as info:
         load_imagenet_backbone(path)
     assert "\n" not in str(info.value)
+
+
+def test_mmdet_converter_on_a_non_checkpoint_exits_2_with_one_line(tmp_path, capsys):
+    from robust_transfer.backbones.mmdet import converter_main
+
+    (tmp_path / "notes.pth").write_text("these are my notes")
+    with pytest.raises(SystemExit) as info:
+        converter_main([str(tmp_path / "notes.pth"), str(tmp_path / "out.pth")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and len(err.strip().splitlines()) == 1 and "not a readable" in err
+    assert not (tmp_path / "out.pth").exists()

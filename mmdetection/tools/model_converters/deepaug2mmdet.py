@@ -2,7 +2,7 @@
 """Convert the DeepAugment+AugMix ResNet-50 of hendrycks/imagenet-r (deepaugment_and_augmix.pth.tar)
 to mmdet's ResNet backbone keys (classifier dropped, weights_only=True).
 
-    python mmdetection/tools/model_converters/deepaug2mmdet.py SRC DST [--arch resnet50]
+    python mmdetection/tools/model_converters/deepaug2mmdet.py SRC DST [--arch auto|resnet50|resnet50d|...]
 """
 from robust_transfer.backbones.mmdet import converter_main
 

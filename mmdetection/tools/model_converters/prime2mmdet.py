@@ -2,7 +2,7 @@
 """Convert the PRIME ResNet-50 of amodas/PRIME-augmentations ({'state_dict'}, plain or Lightning model. keys)
 to mmdet's ResNet backbone keys (classifier dropped, weights_only=True).
 
-    python mmdetection/tools/model_converters/prime2mmdet.py SRC DST [--arch resnet50]
+    python mmdetection/tools/model_converters/prime2mmdet.py SRC DST [--arch auto|resnet50|resnet50d|...]
 """
 from robust_transfer.backbones.mmdet import converter_main
 
