@@ -344,3 +344,30 @@ def test_a_cell_without_any_detection_scores_zero_ap():
         TaskAdapter(task="t", headline_metrics=["x"]).convert_metrics({}, ["x"])
     with pytest.raises(ValueError, match="returned no"):  # a partial result is still an error
         DETECTION.convert_metrics({"coco/bbox_mAP": 0.1}, ["bbox_mAP", "segm_mAP"])
+
+
+def test_one_walk_through_dataset_wrappers_and_one_amp_semantics():
+    from mmengine.config import ConfigDict
+
+    from robust_transfer.openmmlab.pipeline import dataset_leaves, dataset_pipelines, leaf_dataset_cfg
+    from robust_transfer.openmmlab.runner import enable_amp
+
+    a = dict(type="CocoDataset", pipeline=["a"])
+    b = dict(type="CocoDataset", pipeline=["b"])
+    wrapped = dict(type="RepeatDataset", dataset=dict(type="ConcatDataset", datasets=[a, b]))
+    assert dataset_pipelines(wrapped) == [["a"], ["b"]]
+    assert leaf_dataset_cfg(wrapped) is a and leaf_dataset_cfg({"type": "X"}) == {"type": "X"}
+    assert [leaf for leaf, built in dataset_leaves(wrapped)] == [a, b]
+
+    class Built:  # a built RepeatDataset whose inner dataset has no pipeline: skipped
+        dataset = object()
+    assert list(dataset_leaves(dict(dataset=a), Built())) == []
+
+    cfg = ConfigDict(optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="SGD")))
+    enable_amp(cfg)
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.optim_wrapper.loss_scale == "dynamic"
+    cfg = ConfigDict(optim_wrapper=dict(optimizer=dict(type="SGD"), loss_scale=512.0))
+    enable_amp(cfg)
+    assert cfg.optim_wrapper.loss_scale == 512.0  # a config's own loss scale is kept
+    with pytest.raises(ValueError, match="--amp works with optim_wrapper type OptimWrapper"):
+        enable_amp(ConfigDict(optim_wrapper=dict(type="ApexOptimWrapper")))

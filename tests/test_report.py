@@ -85,3 +85,20 @@ def test_backbones_sharing_a_config_get_their_own_plots(tmp_path):
     heatmaps = sorted(p.name for p in written["plots"] if p.name.startswith("heatmap_"))
     assert len(heatmaps) == len(set(heatmaps)) == 4
     assert any("noise_aug" in name for name in heatmaps)
+
+
+def test_one_renderer_for_p_mpc_rpc_in_both_styles():
+    from robust_transfer.metrics import Summary
+    from robust_transfer.tables import PAPER, TOOL, prc_table
+
+    full = Summary(metric="bbox_mAP", P=0.4, mPC=0.2, rPC=0.5)
+    partial = Summary(metric="mIoU", P=40.0, mPC=None, rPC=None, missing=[("fog", 1)])
+    rows = [(["a"], {"det": (full, 1.0), "seg": (partial, 100.0)}, ["x"]), (["b"], {}, ["y"])]
+    header, body = prc_table(["model"], ["det", "seg"], rows, style=PAPER, extra_header=["note"])
+    assert header == ["model", "det P", "det mPC", "det rPC", "seg P", "seg mPC", "seg rPC", "note"]
+    assert body == [["a", "40.0", "20.0", "50.0", "40.0", "–", "–", "x"], ["b"] + ["–"] * 6 + ["y"]]
+    flagged = Summary(metric="m", P=0.4, mPC=0.2, rPC=0.5, missing=[("fog", 2)])
+    assert prc_table([], ["m"], [([], {"m": (flagged, 1.0)}, [])])[1] == [["40.0", "20.0*", "50.0"]]
+    header, body = prc_table(["metric"], [""], [(["mIoU"], {"": (partial, 100.0)}, [])], style=TOOL)
+    assert header == ["metric", "P", "mPC", "rPC"] and body == [["mIoU", "40.00", "n/a", "n/a"]]
+    assert prc_table([], [""], [([], {"": (full, 1.0)}, [])], style=TOOL)[1] == [["0.400", "0.200", "50.0%"]]
