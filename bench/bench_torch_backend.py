@@ -273,6 +273,14 @@ def parse_args(argv=None):
     return args
 
 
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages, rounded (None where the platform has none)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
@@ -309,6 +317,8 @@ def main(argv=None) -> int:
           f"scheme {TORCH_SEED_SCHEME}; best of {args.repeat} (torch: of {args.torch_repeat})",
           flush=True)
 
+    load_before = load_average()
+    print(f"load average (1, 5, 15 min) at the start: {load_before}", flush=True)
     reference = None
     if "imagecorruptions" in backends:
         from _imagecorruptions_compat import load_reference
@@ -337,6 +347,9 @@ def main(argv=None) -> int:
         print("CUDA vs CPU, 19 corruptions x 5 severities, 4 images 128x160: largest difference "
               f"{fidelity[worst]['max_levels']} grey levels ({worst}); per corruption: "
               + ", ".join(f"{n} {v['max_levels']}" for n, v in fidelity.items()))
+    load_after = load_average()
+    print(f"load average (1, 5, 15 min) at the end: {load_after} (ratios move with the load: "
+          "the machine may be shared)")
     checks = check_targets(rows, backends, n_images, args.severities, names, complete)
     for target, passed, measured in checks:
         print(f"{'PASS' if passed else 'FAIL'}  {target}: {measured}")
@@ -350,6 +363,7 @@ def main(argv=None) -> int:
                    "torch": torch.__version__, "threads": thread_counts, "cuda_device": device,
                    "seed_scheme": TORCH_SEED_SCHEME, "cuda_vs_cpu": fidelity,
                    "targets": [{"target": t, "passed": p, "measured": m} for t, p, m in checks],
+                   "load_average": {"start": load_before, "end": load_after},
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=1))
