@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from .corruptions import resolve_corruptions
-from .results import (ResultsError, check_same_evaluation, get_cell, load_results, save_results,
-                      set_cell)
+from .results import (ResultsError, check_same_evaluation, get_cell, load_results,
+                      record_planned_grid, save_results, set_cell)
 
 CLEAN = "clean"
 
@@ -134,8 +134,13 @@ def run_grid(cells: Sequence[Cell], evaluate_cell: Callable[[Cell], Mapping[str,
              results: dict, path: str | Path | None, *, resume: bool = False, write: bool = True,
              images_per_cell: int | None = None, progress: bool = True,
              on_cell: Callable[[Cell, Mapping[str, float]], None] | None = None,
-             barrier: Callable[[], None] | None = None) -> dict:
+             barrier: Callable[[], None] | None = None,
+             planned: Sequence[Cell] | None = None) -> dict:
     """Evaluate the pending ``cells`` and store each in ``results`` (and in ``path``) at once.
+
+    ``planned`` is the whole grid the run was asked for, before ``--shard`` picked ``cells``
+    from it (default: ``cells``). It is recorded in the results (:func:`record_planned_grid`),
+    so that reports count missing cells against what was planned, not against 15 x 5.
 
     ``write`` is False on all but one rank of a distributed run: every rank evaluates every
     cell (on its part of the data) and only the writer saves. ``barrier`` is called after the
@@ -143,6 +148,7 @@ def run_grid(cells: Sequence[Cell], evaluate_cell: Callable[[Cell], Mapping[str,
     """
     if path is not None:
         results = prepare_results(results, path, resume)
+    record_planned_grid(results, [(c.corruption, c.severity) for c in (planned or cells)])
     if barrier is not None:
         barrier()
     todo = pending_cells(cells, results)

@@ -11,7 +11,10 @@ Definitions (Michaelis et al. 2019; Hendrycks & Dietterich 2019):
 
 A cell that was not evaluated is never averaged in as zero (the bug of mmdet's
 ``robustness_eval.py`` when a subset of severities ran): means run over the cells that exist,
-and the missing ones are listed in :attr:`Summary.missing`, so a report can flag them.
+and the missing ones are listed in :attr:`Summary.missing`, so a report can flag them. Which
+cells are "in scope" is the grid the run planned (:func:`summarize_document` reads it from the
+results): the study itself evaluated severity 1 only, and such a run is complete. Every
+:class:`Summary` carries the corruptions and severities its means cover (:func:`scope_text`).
 """
 from __future__ import annotations
 
@@ -54,6 +57,8 @@ class Summary:
     per_severity: dict[int, float] = field(default_factory=dict)
     per_group: dict[str, float] = field(default_factory=dict)
     missing: list[tuple[str, int]] = field(default_factory=list)
+    corruptions: list[str] = field(default_factory=list)  # the scope the means cover
+    severities: list[int] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -68,6 +73,7 @@ class Summary:
             "per_severity": {str(k): v for k, v in self.per_severity.items()},
             "per_group": dict(self.per_group),
             "missing": [list(m) for m in self.missing],
+            "corruptions": list(self.corruptions), "severities": list(self.severities),
         }
 
 
@@ -128,7 +134,44 @@ def summarize(cells: Cells, metric: str, corruptions: Iterable[str] | None = Non
     mpc = _mean(in_scope)
     rpc = mpc / p if (mpc is not None and p) else None
     per_severity = {s: m for s, vals in per_severity_values.items() if (m := _mean(vals)) is not None}
-    return Summary(metric, p, mpc, rpc, per_corruption, per_severity, per_group, missing)
+    return Summary(metric, p, mpc, rpc, per_corruption, per_severity, per_group, missing,
+                   scope, severities)
+
+
+def summarize_document(results: Mapping, corruptions: Iterable[str] | None = None) -> dict[str, Summary]:
+    """{metric: Summary} of a results document over the grid its run planned.
+
+    ``corruptions`` is the report's scope (default: the 15 benchmark corruptions); it is cut
+    down to the corruptions the run planned, and the severities are the planned ones
+    (:func:`robust_transfer.results.planned_grid`), so only a planned cell that is absent counts
+    as missing. Files that do not record their grid are summarised over severities 1..5.
+    """
+    from .results import cells_by_int_severity, planned_grid
+
+    scope = list(CORRUPTION_GROUPS["benchmark"] if corruptions is None else corruptions)
+    planned_corruptions, planned_severities = planned_grid(results)
+    if planned_corruptions is not None:
+        scope = [c for c in scope if c in planned_corruptions]
+    severities = planned_severities or list(SEVERITIES)
+    cells = cells_by_int_severity(results)
+    return {m: summarize(cells, m, scope, severities) for m in results["metrics"]}
+
+
+def severities_text(severities: Sequence[int]) -> str:
+    """``severity 1``, ``severities 1-5`` or ``severities 1, 3, 5``."""
+    levels = sorted(int(s) for s in severities)
+    if len(levels) == 1:
+        return f"severity {levels[0]}"
+    if levels == list(range(levels[0], levels[-1] + 1)):
+        return f"severities {levels[0]}-{levels[-1]}"
+    return "severities " + ", ".join(map(str, levels))
+
+
+def scope_text(summary: Summary) -> str:
+    """What the summary's mPC averages, e.g. ``15 corruptions x severity 1``."""
+    count = len(summary.corruptions)
+    return (f"{count} corruption{'s' if count != 1 else ''} x "
+            f"{severities_text(summary.severities) if summary.severities else 'no severity'}")
 
 
 def corruption_errors(cells: Cells, metric: str, scale: float = 1.0,

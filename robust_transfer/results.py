@@ -11,10 +11,14 @@ Layout (numbers are numbers, never strings)::
       "seed_scheme": "robust_transfer.corruptions/v1",
       "metrics": ["bbox_mAP", "segm_mAP"], "primary_metric": "bbox_mAP", "metric_scale": 1.0,
       "versions": {"torch": "2.14.1", ...}, "extra": {...},
+      "grid": {"corruptions": ["fog", ...], "severities": [0, 1]},
       "cells": {"clean": {"0": {"bbox_mAP": 0.373}}, "fog": {"1": {...}, ...}}
     }
 
-Severity 0 is the clean cell and lives under the corruption key ``"clean"``. ``seed_scheme``
+Severity 0 is the clean cell and lives under the corruption key ``"clean"``. ``grid`` is the
+grid the run was asked for (written by :func:`robust_transfer.grid.run_grid`; severity 0 = the
+clean cell): reports count a cell as missing only when it was planned and is absent
+(:func:`planned_grid`), so a run of the study's severity 1 alone is complete. ``seed_scheme``
 names how the backend turned seeds into random numbers (``corruptions.seed_scheme``); files
 written before the field existed are read with the scheme their backend had then
 (:func:`seed_scheme_of`), so old torch-backend results refuse to merge with new ones.
@@ -166,6 +170,37 @@ def set_cell(results: dict, corruption: str, severity: int, metrics: Mapping[str
         name: float(value) for name, value in metrics.items()}
 
 
+def record_planned_grid(results: dict, cells: Iterable[tuple[str, int]]) -> None:
+    """Record in ``results`` the grid a run was asked for: its corruptions and severities (0 =
+    the clean cell), from the (corruption, severity) of every planned cell."""
+    cells = list(cells)
+    corruptions = list(dict.fromkeys(c for c, s in cells if int(s) > 0))
+    results["grid"] = {"corruptions": corruptions,
+                       "severities": sorted({int(s) for _, s in cells})}
+
+
+def planned_grid(results: Mapping) -> tuple[list[str] | None, list[int] | None]:
+    """(corruptions, severities 1..5) the run of ``results`` was asked for; None for what the
+    file does not say. Both the ``grid`` field and the OpenMMLab robustness tool's ``extra``
+    (``corruptions``, ``severities``: the whole request, also of a shard) count, so a shard file
+    that recorded only its own cells still plans the whole grid."""
+    grid = results.get("grid") if isinstance(results.get("grid"), Mapping) else {}
+    extra = results.get("extra") or {}
+    corruptions = list(grid.get("corruptions") or [])
+    if extra.get("corruptions"):
+        from .corruptions import resolve_corruptions
+
+        try:
+            corruptions += resolve_corruptions(extra["corruptions"])
+        except ValueError:  # "None" (clean images only) of the OpenMMLab tools
+            pass
+    severities = {int(s) for s in [*(grid.get("severities") or []),
+                                   *(extra.get("severities") or [])]} - {0}
+    known = bool(grid) or bool(extra.get("severities"))
+    return (list(dict.fromkeys(corruptions)) if known else None,
+            sorted(severities) if known else None)
+
+
 def cells_by_int_severity(results: Mapping) -> dict[str, dict[int, dict[str, float]]]:
     """The cells with integer severities, for :mod:`robust_transfer.metrics`."""
     return {c: {int(s): dict(m) for s, m in by_sev.items()} for c, by_sev in results["cells"].items()}
@@ -221,6 +256,7 @@ def merge_results(documents: Iterable[Mapping]) -> dict:
     merged = copy.deepcopy(documents[0])
     for other in documents[1:]:
         check_same_evaluation(merged, other, "shards")
+        _merge_planned_grid(merged, other)
         for corruption, by_severity in other["cells"].items():
             for severity, cell in by_severity.items():
                 existing = merged["cells"].get(corruption, {}).get(severity)
@@ -232,6 +268,15 @@ def merge_results(documents: Iterable[Mapping]) -> dict:
                 merged["metrics"].append(metric)
     merged.get("extra", {}).pop("shard", None)
     return merged
+
+
+def _merge_planned_grid(merged: dict, other: Mapping) -> None:
+    """Shards that each recorded only their own cells plan the union of them together."""
+    if "grid" not in other:
+        return
+    grid = merged.setdefault("grid", {"corruptions": [], "severities": []})
+    grid["corruptions"] = list(dict.fromkeys([*grid["corruptions"], *other["grid"]["corruptions"]]))
+    grid["severities"] = sorted({*grid["severities"], *other["grid"]["severities"]})
 
 
 def to_mmdet_robustness_pickle(results: Mapping, path: str | os.PathLike,

@@ -3,6 +3,7 @@
 # Convert the published backbones, train (or --checkpoint-dir), evaluate, report; see
 # configs/fixed_feature.yaml and docs/reproduce.md. Every flag goes to `robust-transfer reproduce`:
 #   bash scripts/fixed_feature.sh --dry-run                      # print every command
+#   bash scripts/fixed_feature.sh --severities 1 2 3 4 5      # the full benchmark (default: the study's severity 1)
 #   bash scripts/fixed_feature.sh --smoke                        # the same pipeline on synthetic data, CPU
 #   bash scripts/fixed_feature.sh --gpus 8 --launcher pytorch    # the node's 8 GPUs: one-GPU jobs side by side,
 #                                    # trainings torchrun over --gpus-per-job (default all 8)

@@ -3,6 +3,7 @@
 # Convert the published backbones, train (or --checkpoint-dir), evaluate, report; see
 # configs/full_network.yaml and docs/reproduce.md. Every flag goes to `robust-transfer reproduce`:
 #   bash scripts/full_network.sh --dry-run                      # print every command
+#   bash scripts/full_network.sh --severities 1 2 3 4 5      # the full benchmark (default: the study's severity 1)
 #   bash scripts/full_network.sh --smoke                        # the same pipeline on synthetic data, CPU
 #   bash scripts/full_network.sh --gpus 8 --launcher pytorch    # the node's 8 GPUs: one-GPU jobs side by side,
 #                                    # trainings torchrun over --gpus-per-job (default all 8)

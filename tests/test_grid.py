@@ -9,6 +9,7 @@ import pytest
 
 from robust_transfer.grid import (Cell, build_cells, find_shard_paths, is_shard_path, parse_shard, run_grid,
                                   select_shard, shard_path)
+from robust_transfer.corruptions import CORRUPTION_GROUPS
 from robust_transfer.results import ResultsError, load_results, merge_results, new_results
 
 WORKER = Path(__file__).with_name("_grid_worker.py")
@@ -125,3 +126,19 @@ def test_sharded_runs_merge_to_the_full_grid(tmp_path):
         run_worker(shards[-1], "--shard", f"{i}/3")
     merged = merge_results(load_results(p) for p in shards)
     assert merged["cells"] == load_results(reference)["cells"]
+
+
+def test_the_planned_grid_is_recorded_also_by_a_shard(tmp_path):
+    """A shard records the whole grid it is part of, so a merge of some shards still knows
+    which cells are missing; without ``planned`` the run's own cells are the plan."""
+    from robust_transfer.results import planned_grid
+
+    cells = build_cells("benchmark", [0, 1])
+    out = run_grid(select_shard(cells, 1, 4), evaluate, new_results(task="t", model="m", metrics=["acc"]),
+                   tmp_path / "s.json", progress=False, planned=cells)
+    assert planned_grid(out) == (list(CORRUPTION_GROUPS["benchmark"]), [1])
+    assert load_results(tmp_path / "s.json")["grid"] == {
+        "corruptions": list(CORRUPTION_GROUPS["benchmark"]), "severities": [0, 1]}
+    own = run_grid(build_cells(["fog"], [0, 3]), evaluate,
+                   new_results(task="t", model="m", metrics=["acc"]), None, progress=False)
+    assert planned_grid(own) == (["fog"], [3])

@@ -133,6 +133,27 @@ def test_combined_tables_show_missing_models_as_missing_never_zero(suites):
     assert not notes
 
 
+def test_a_severity_1_run_is_complete_and_every_table_says_which_severities(tmp_path):
+    """The study's setting (severity 1 only, recorded as the planned grid) gives plain numbers
+    (no '*'), and the tables, leaderboard and model sections state what each mean covers."""
+    from robust_transfer.results import record_planned_grid
+
+    documents = []
+    for backbone in ROBUSTNESS:
+        r = results_of("classification", backbone, "full-network", severities=[1])
+        record_planned_grid(r, [("clean", 0)] + [(c, 1) for c in CORRUPTION_GROUPS["benchmark"]])
+        documents.append((r, tmp_path / f"{backbone}.json"))
+    entries, _ = build_entries(documents)
+    tables, _ = study_tables(entries)
+    assert tables[0].scopes == ["15 corruptions x severity 1"]
+    assert all(not n.partial for _, numbers in tables[0].modes[0].rows for n in numbers)
+    write_html_report(documents, tmp_path / "report.html", plots=False)
+    page = (tmp_path / "report.html").read_text()
+    assert "mPC over 15 corruptions x severity 1" in page
+    assert page.count("<td>15 corruptions x severity 1</td>") == 2  # each model's metrics table
+    assert "*" not in re.sub(r"<(script|style)>.*?</\1>", "", page, flags=re.S).split("Study tables")[1]
+
+
 def test_a_results_file_reached_twice_counts_once(suites):
     entries, notes = build_entries(load_documents([suites, suites / "study" / "results" / "detection"]))
     assert len(entries) == 17 and not notes  # the same path resolves to one file

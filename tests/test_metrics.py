@@ -66,3 +66,26 @@ def test_mce_of_a_better_model():
     expected = sum((e / 2) / (e - ALEXNET_CLEAN_ERROR) for e in ALEXNET_ERRORS.values()) / 15
     assert relative_mean_corruption_error(cells, "acc") == pytest.approx(expected)
     assert not math.isnan(expected)
+
+
+def test_a_run_of_the_planned_severities_is_complete_and_says_which():
+    """The study evaluated severity 1 only: over its planned grid such a run is complete, and
+    the summary says which severities its mean covers; a planned cell absent is missing."""
+    from robust_transfer.metrics import scope_text, summarize_document
+    from robust_transfer.results import new_results, record_planned_grid, set_cell
+
+    r = new_results(task="t", model="m", metrics=["acc"])
+    set_cell(r, "clean", 0, {"acc": 0.8})
+    for c in CORRUPTION_GROUPS["benchmark"]:
+        set_cell(r, c, 1, {"acc": 0.6})
+    unplanned = summarize_document(r)["acc"]  # no grid recorded: judged against 1..5
+    assert not unplanned.complete and len(unplanned.missing) == 60
+    record_planned_grid(r, [("clean", 0)] + [(c, 1) for c in CORRUPTION_GROUPS["benchmark"]])
+    s = summarize_document(r)["acc"]
+    assert s.complete and s.mPC == pytest.approx(0.6) and s.severities == [1]
+    assert scope_text(s) == "15 corruptions x severity 1"
+    assert s.as_dict()["severities"] == [1]
+    del r["cells"]["fog"]
+    s = summarize_document(r)["acc"]
+    assert s.missing == [("fog", 1)] and not s.complete
+    assert scope_text(summarize(grid(lambda c, s: 0.5), "acc")) == "15 corruptions x severities 1-5"

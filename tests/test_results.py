@@ -112,3 +112,17 @@ def test_merge_refuses_results_of_another_seed_scheme():
     del old_numpy["seed_scheme"]
     assert merge_results([make(cells=[("fog", 2, 0.4)]), old_numpy])["cells"]["fog"].keys() \
         == {"1", "2"}
+
+
+def test_planned_grid_merges_over_shards_and_reads_the_tools_extra():
+    from robust_transfer.corruptions import CORRUPTION_GROUPS
+    from robust_transfer.results import planned_grid, record_planned_grid
+
+    a, b = make(cells=[("clean", 0, 0.9)]), make(cells=[("fog", 1, 0.5)])
+    record_planned_grid(a, [("clean", 0), ("snow", 1)])
+    record_planned_grid(b, [("fog", 1), ("fog", 2)])
+    assert planned_grid(merge_results([a, b])) == (["snow", "fog"], [1, 2])
+    assert planned_grid(make()) == (None, None)  # an old file: the reports assume 1..5
+    tool = make()
+    tool["extra"] = {"corruptions": ["benchmark"], "severities": [0, 1]}  # test_robustness.py
+    assert planned_grid(tool) == (list(CORRUPTION_GROUPS["benchmark"]), [1])

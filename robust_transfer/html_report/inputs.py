@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ..metrics import Summary, summarize
-from ..results import SCHEMA, cells_by_int_severity, identity, load_results
+from ..metrics import Summary, summarize_document
+from ..results import SCHEMA, identity, load_results
 
 
 def expand_results_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -117,8 +117,7 @@ def build_entries(documents: Sequence[tuple[Mapping, Path | None]], metric: str 
         if chosen not in document["metrics"]:
             notes.append(f"{document['model']} ({document['task']}) has no {chosen}; left out")
             continue
-        cells = cells_by_int_severity(document)
-        summaries = {m: summarize(cells, m, scope) for m in document["metrics"]}
+        summaries = summarize_document(document, scope)
         entries.append(Entry(document, source, chosen, summaries))
     _assign_ids(entries)
     return entries, notes

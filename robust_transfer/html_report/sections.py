@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Mapping, Sequence
 
-from ..metrics import REPORT_GROUPS
+from ..metrics import REPORT_GROUPS, scope_text
 from . import figures
 from .cards import corruption_error
 from .inputs import Entry
@@ -38,6 +38,8 @@ def study_section(tables: Sequence[TaskTables], notes: Sequence[str]) -> str:
     for table in tables:
         datasets = f" on {escape(', '.join(table.datasets))}" if table.datasets else ""
         parts.append(f"<h3>{escape(table.task)} — {escape(table.metric)}{datasets}</h3>")
+        if table.scopes:  # the study evaluated severity 1 only: say which severities a mean covers
+            parts.append(f'<p class="scope">mPC over {escape("; ".join(table.scopes))}</p>')
         grids = table.modes + table.prime
         parts.append('<div class="side">' + "".join(grid_table(g, table.task) for g in grids)
                      + "</div>")
@@ -46,7 +48,7 @@ def study_section(tables: Sequence[TaskTables], notes: Sequence[str]) -> str:
 
 
 LEADERBOARD_COLUMNS = ("model", "task", "dataset", "backbone", "transfer", "metric", "P", "mPC",
-                       "rPC", "missing cells")
+                       "rPC", "mPC over", "missing cells")
 
 
 def leaderboard_section(entries: Sequence[Entry]) -> str:
@@ -62,7 +64,9 @@ def leaderboard_section(entries: Sequence[Entry]) -> str:
         link = f'<td data-sort="{escape(entry.label)}"><a href="#{escape(entry.id)}">{escape(entry.label)}</a></td>'
         tds = "".join(f'<td data-sort="{escape(t)}">{escape(t)}</td>' for t in texts)
         tds += "".join(_td(numbers[m]) for m in ("P", "mPC", "rPC"))
+        scope = scope_text(entry.headline)
         missing = len(entry.headline.missing)
+        tds += f'<td data-sort="{escape(scope)}">{escape(scope)}</td>'
         tds += f'<td data-sort="{missing}">{missing}</td>'
         rows.append(f"<tr>{link}{tds}</tr>")
     return ('<section id="leaderboard"><h2>Leaderboard</h2><table class="sortable" '
@@ -101,13 +105,13 @@ def _fmt(value, spec: str) -> str:
 
 def _metrics_table(entry: Entry) -> str:
     groups = [g for g in REPORT_GROUPS if any(g in s.per_group for s in entry.summaries.values())]
-    head = "".join(f"<th>{h}</th>" for h in ("metric", "P", "mPC", "rPC", *groups))
+    head = "".join(f"<th>{h}</th>" for h in ("metric", "P", "mPC", "rPC", *groups, "mPC over"))
     rows = []
     for metric, s in entry.summaries.items():
         pct = (lambda v: MISSING if v is None else f"{100.0 * v / entry.scale:.1f}")
         cells = [pct(s.P), pct(s.mPC) + ("" if s.complete else "*"),
                  MISSING if s.rPC is None else f"{100.0 * s.rPC:.1f}"]
-        cells += [pct(s.per_group.get(g)) for g in groups]
+        cells += [pct(s.per_group.get(g)) for g in groups] + [escape(scope_text(s))]
         rows.append(f"<tr><th>{escape(metric)}</th>{''.join(f'<td>{c}</td>' for c in cells)}</tr>")
     return f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from ..metrics import scope_text
 from .inputs import Entry
 
 MISSING = "—"
@@ -54,6 +55,7 @@ class TaskTables:
     datasets: list[str]
     modes: list[Grid]
     prime: list[Grid]
+    scopes: list[str] = field(default_factory=list)  # what the mPCs average, e.g. "15 ... x severity 1"
 
 
 def measures(entry: Entry | None) -> dict[str, Number]:
@@ -131,5 +133,6 @@ def study_tables(entries: Sequence[Entry]) -> tuple[list[TaskTables], list[str]]
         tables.append(TaskTables(
             task, metric, sorted({e.dataset for e in mine if e.dataset}),
             [_mode_grid(index, task, metric, m, backbones) for m in plain],
-            [_prime_grid(index, task, metric, m, backbones) for m in primed]))
+            [_prime_grid(index, task, metric, m, backbones) for m in primed],
+            sorted({scope_text(e.headline) for e in mine})))
     return tables, notes

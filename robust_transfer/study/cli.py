@@ -67,6 +67,11 @@ def add_reproduce_command(sub) -> None:
     p.add_argument("--data-scale", choices=tuple(DATA_SCALES),
                    help="synthetic data sizes of --smoke runs and the demo (robust_transfer."
                         "standins.DATA_SCALES; default: the suite's synthetic.scale)")
+    p.add_argument("--severities", nargs="+", type=int, choices=(1, 2, 3, 4, 5), metavar="S",
+                   help="corruption severities of every grid (default: the suite's; the study's "
+                        "suites record its setting, severity 1, as its README says: 'we used "
+                        "severities=1'); --severities 1 2 3 4 5 for the full benchmark. The "
+                        "clean cell is always evaluated")
     p.add_argument("--eval-shards", type=int, default=1, metavar="K",
                    help="split each detection/segmentation grid into K one-GPU jobs (--shard i/K "
                         "of the robustness tool) that run side by side, then merge them "
@@ -90,6 +95,6 @@ def _cmd_reproduce(args) -> int:
                       checkpoint_dir=args.checkpoint_dir, backbone_dir=args.backbone_dir,
                       tasks=args.tasks, backbones=args.backbones, modes=args.modes,
                       shard=args.shard, eval_shards=args.eval_shards, steps=args.steps,
-                      data_scale=args.data_scale, dry_run=args.dry_run, executor=args.executor,
+                      data_scale=args.data_scale, severities=args.severities, dry_run=args.dry_run, executor=args.executor,
                       jobs=args.jobs, log_dir=args.log_dir, threads=args.threads)
     return run_suite(args.suite, options)

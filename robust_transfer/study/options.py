@@ -24,6 +24,7 @@ class Options:
     shard: str | None = None
     eval_shards: int = 1  # each detection/segmentation grid split into this many one-GPU jobs
     data_scale: str | None = None  # synthetic data sizes (default: the suite's synthetic.scale)
+    severities: Sequence[int] | None = None  # the grid's severities (default: the suite's)
     # where
     work_dir: str | None = None
     report_dir: str | None = None
@@ -64,6 +65,10 @@ class Options:
             raise SuiteError(f"--eval-shards must be >= 1, got {self.eval_shards}")
         if self.cpus_per_task < 1:
             raise SuiteError(f"--cpus-per-task must be >= 1, got {self.cpus_per_task}")
+        if self.severities is not None and (not self.severities or any(
+                not 1 <= int(s) <= 5 for s in self.severities)):
+            raise SuiteError(f"--severities {' '.join(map(str, self.severities))}: give one or "
+                             "more of 1 2 3 4 5 (the clean cell is always evaluated)")
         if self.executor not in (None, *EXECUTORS):
             raise SuiteError(f"--executor {self.executor!r}; allowed: {', '.join(EXECUTORS)}")
 

@@ -14,6 +14,7 @@ The plan of a suite, per backbone x task x transfer mode::
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -30,6 +31,7 @@ def build_plan(suite: Suite, options: Options) -> Plan:
     from ..grid import parse_shard
 
     options.check()
+    suite = with_severities(suite, options.severities)
     shard = parse_shard(options.shard)
     steps_wanted = _select("steps", options.steps, STEP_KINDS)
     tasks = _select("tasks", options.tasks, suite.tasks)
@@ -67,6 +69,15 @@ def build_plan(suite: Suite, options: Options) -> Plan:
     if missing:
         raise SuiteError("the plan names files that do not exist: " + ", ".join(missing))
     return plan
+
+
+def with_severities(suite: Suite, severities: Sequence[int] | None) -> Suite:
+    """``suite`` evaluated at ``severities`` (``--severities``) instead of its own; the suites
+    record the study's severity 1, ``--severities 1 2 3 4 5`` is the full benchmark."""
+    if not severities:
+        return suite
+    evaluation = replace(suite.evaluation, severities=sorted({int(s) for s in severities}))
+    return replace(suite, evaluation=evaluation)
 
 
 def _select(what: str, chosen: Sequence[str] | None, available: Sequence[str]) -> list[str]:
