@@ -129,6 +129,7 @@ def run_demo(out_dir: str | Path = "outputs/demo", *, scale: str | None = None,
                       stream_report=False)
     code = run_suite(suite, options)
     print_demo_tables(out_dir)
+    print(f"\nreport (HTML, open in a browser): {(layout.report_dir / 'report.html').resolve()}")
     print(f"\nreport (Markdown, LaTeX, CSV, PNG plots): {layout.report_dir.resolve()}"
           f"\nresults: {layout.results_dir.resolve()}"
           f"\n({time.perf_counter() - start:.0f} s{'' if code == 0 else '; some steps failed, see above'})")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from .corruptions import CORRUPTION_GROUPS
-from .metrics import REPORT_GROUPS, Summary, mean_corruption_error, summarize
+from .metrics import REPORT_GROUPS, Summary, corruption_error_for_dataset, summarize
 from .results import cells_by_int_severity, load_results
 from .tables import PAPER, prc_table, score_text
 
@@ -249,9 +249,10 @@ def _details_markdown(models: Sequence[ModelSummary]) -> str:
                          f"rPC {_pct(s.rPC, 1.0)}%; per group: {groups or '–'}\n")
             if model.task == "classification":
                 cells = cells_by_int_severity(model.results)
-                mce = mean_corruption_error(cells, metric, model.scale)
-                if mce is not None:
-                    parts.append(f"mCE (AlexNet-normalised) {100 * mce:.1f}%\n")
+                label, error = corruption_error_for_dataset(cells, metric, model.results.get("dataset"),
+                                                            model.scale)
+                if error is not None:
+                    parts.append(f"{label} {100 * error:.1f}%\n")
             if s.missing:
                 parts.append(f"Missing cells: {', '.join(f'{c}@{v}' for c, v in s.missing)}\n")
             parts.append("\n" + markdown_table(*corruption_table(model, metric)))

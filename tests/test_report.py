@@ -102,3 +102,18 @@ def test_one_renderer_for_p_mpc_rpc_in_both_styles():
     header, body = prc_table(["metric"], [""], [(["mIoU"], {"": (partial, 100.0)}, [])], style=TOOL)
     assert header == ["metric", "P", "mPC", "rPC"] and body == [["mIoU", "40.00", "n/a", "n/a"]]
     assert prc_table([], [""], [([], {"": (full, 1.0)}, [])], style=TOOL)[1] == [["0.400", "0.200", "50.0%"]]
+
+
+@pytest.mark.parametrize("dataset, label, absent", [
+    ("cifar10", "mean corruption error (unnormalised)", "AlexNet"),
+    ("imagenet", "mCE (AlexNet-normalised)", "unnormalised")])
+def test_classification_details_name_the_corruption_error_that_fits_the_data_set(
+        tmp_path, dataset, label, absent):
+    r = new_results(task="classification", model=f"resnet_{dataset}", backbone="regular",
+                    transfer_mode="full-network", metrics=["top1"], dataset=dataset)
+    set_cell(r, "clean", 0, {"top1": 90.0})
+    for c in CORRUPTION_GROUPS["benchmark"]:
+        set_cell(r, c, 1, {"top1": 60.0})
+    write_report([r], tmp_path, plots=False)
+    details = (tmp_path / "summary.md").read_text()
+    assert label in details and absent not in details
