@@ -197,8 +197,11 @@ class CorruptDataPreprocessor(WrappingDataPreprocessor):
             order = _rgb_order(shape[0], self.channel_order)
             if order is not None:
                 batch = batch[:, order]
-            batch = corrupt_batch(batch, name, severity, seed=self.seed,
-                                  keys=[keys[i] for i in indices])
+            # --amp runs the test step (this preprocessor included) under autocast; the
+            # corrupted pixels must not depend on it (a blur's conv in bfloat16 moves them)
+            with torch.autocast(device_type=batch.device.type, enabled=False):
+                batch = corrupt_batch(batch, name, severity, seed=self.seed,
+                                      keys=[keys[i] for i in indices])
             if order is not None:
                 batch = batch[:, order]
             for i, image in zip(indices, batch.unbind(0)):

@@ -36,9 +36,11 @@ from ..grid import (Cell, build_cells, parse_shard, pending_cells, prepare_resul
 from ..results import ResultsError, file_sha256, get_cell, new_results, to_mmdet_robustness_pickle
 from ..tables import TOOL, ScoreStyle, prc_table, rpc_text, score_text
 from .adapter import TaskAdapter
+from .batching import add_pace_flags, apply_pace, pace_extra
 from .corruption_choice import AUTO, describe_corruption_choice, resolve_backend
 from .pipeline import BATCH_BACKEND, CORRUPT_ON, check_test_pipeline, enable_batch_corruption
 from .runner import add_runner_flags, drop_pretrained_weights, env_rank, load_tool_config
+from .tool_inputs import check_config_file, check_robustness_inputs, exit_with_error
 
 _CORRUPT_ON_HELP = (
     "where images are corrupted. auto (default): batch when the model runs on CUDA (so the GPU "
@@ -89,6 +91,7 @@ def build_robustness_parser(task: str, description: str | None = None) -> argpar
                    help="robustness metrics to print at the end (default mPC)")
     p.add_argument("--final-prints-aggregate", choices=["all", "benchmark"], default="benchmark",
                    help="average over the benchmark corruptions (default) or all of them")
+    add_pace_flags(p)
     add_runner_flags(p, work_dir_help="folder for logs and (without --out) the results JSON")
     return p
 
@@ -135,6 +138,7 @@ def load_robustness_config(args: argparse.Namespace, adapter: TaskAdapter) -> An
         adapter.check_evaluator(cfg)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    apply_pace(cfg, args)
     if args.show_dir:
         if adapter.configure_show is None:
             raise ValueError(f"--show-dir is not supported for the {adapter.task} task")
@@ -150,7 +154,8 @@ def make_results(args: argparse.Namespace, cfg: Any, adapter: TaskAdapter, headl
     transfer = cfg.get("transfer") or {}
     corrupt_on = getattr(args, "corrupt_on", "pipeline")
     extra = {"corruptions": list(args.corruptions), "severities": list(args.severities),
-             "framework_config": str(Path(args.config).resolve()), "corrupt_on": corrupt_on}
+             "framework_config": str(Path(args.config).resolve()), "corrupt_on": corrupt_on,
+             **pace_extra(cfg, args)}
     if getattr(args, "corruption_defaults", None):
         extra["corruption_defaults"] = dict(args.corruption_defaults)
     if args.shard:
@@ -219,19 +224,19 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     where it holds the same cells but is not written)."""
     parser = build_robustness_parser(adapter.task)
     args = parser.parse_args(argv)
-    try:
+    try:  # every input checked before the model is built
+        check_config_file(args.config)
         cells = cells_from_args(args)
         resolve_backend(args)
         cfg = load_robustness_config(args, adapter)
         headlines = adapter.headlines(cfg)
         json_path, pkl_path = output_paths(args, cfg.work_dir, Path(args.config).stem)
-        if not Path(args.checkpoint).is_file():
-            raise ValueError(f"checkpoint {args.checkpoint!r} is not a file")
+        check_robustness_inputs(args, cfg.work_dir, json_path, pkl_path)
         if args.corrupt_on == "pipeline" and any(not cell.is_clean for cell in cells):
             check_test_pipeline(cfg)  # (batch mode: checked by enable_batch_corruption)
         results = prepare_results(make_results(args, cfg, adapter, headlines), json_path, args.resume)
     except (ValueError, ResultsError) as error:
-        parser.error(str(error))
+        exit_with_error(parser, str(error))
     is_writer = (env_rank() if args.launcher != "none" else 0) == 0
     if is_writer:
         todo = len(pending_cells(cells, results))

@@ -2,8 +2,8 @@
 
 One :func:`load_config` (as mmdet's and mmseg's own tools read a config) and one
 :func:`build_runner` (the task's registry scope for ``runner_type``, the CPU-distributed shim);
-the config tweaks the tools' flags make (:func:`enable_amp`, :func:`use_tta`,
-:func:`drop_pretrained_weights`) live here too.
+the config tweaks the tools' flags make (:func:`enable_amp`, :func:`enable_test_amp`,
+:func:`use_tta`, :func:`drop_pretrained_weights`) live here too.
 
 Distributed runs (``--launcher pytorch`` under torchrun, ``slurm`` under srun): on a machine
 without CUDA the process group is initialised with gloo here, since mmengine's initialiser calls
@@ -79,6 +79,18 @@ def enable_amp(cfg: Any) -> None:
         raise ValueError(f"--amp works with optim_wrapper type OptimWrapper, not {wrapper}")
     cfg.optim_wrapper.type = "AmpOptimWrapper"
     cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+
+
+def enable_test_amp(cfg: Any) -> None:
+    """``--amp`` of the test and robustness tools: the same mixed precision as :func:`enable_amp`
+    trains under (mmengine's ``autocast``: float16 on CUDA, bfloat16 on the CPU), here around
+    each test step through the test loop's ``fp16`` flag. ``ValueError`` for a test loop other
+    than mmengine's ``TestLoop``/``ValLoop`` (we would not know it takes the flag)."""
+    loop = cfg.get("test_cfg") or {}
+    loop_type = loop.get("type", "TestLoop")
+    if loop_type not in ("TestLoop", "ValLoop"):
+        raise ValueError(f"--amp works with test_cfg type TestLoop, not {loop_type}")
+    cfg.test_cfg = dict(loop, type=loop_type, fp16=True)
 
 
 def use_tta(cfg: Any) -> None:
