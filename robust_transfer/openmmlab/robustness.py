@@ -40,7 +40,6 @@ from .batching import add_pace_flags, apply_pace, pace_extra
 from .corruption_choice import AUTO, describe_corruption_choice, resolve_backend
 from .pipeline import BATCH_BACKEND, CORRUPT_ON, check_test_pipeline, enable_batch_corruption
 from .runner import add_runner_flags, drop_pretrained_weights, env_rank, load_tool_config
-from .tool_inputs import check_config_file, check_robustness_inputs, exit_with_error
 
 _CORRUPT_ON_HELP = (
     "where images are corrupted. auto (default): batch when the model runs on CUDA (so the GPU "
@@ -224,19 +223,19 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     where it holds the same cells but is not written)."""
     parser = build_robustness_parser(adapter.task)
     args = parser.parse_args(argv)
-    try:  # every input checked before the model is built
-        check_config_file(args.config)
+    try:
         cells = cells_from_args(args)
         resolve_backend(args)
         cfg = load_robustness_config(args, adapter)
         headlines = adapter.headlines(cfg)
         json_path, pkl_path = output_paths(args, cfg.work_dir, Path(args.config).stem)
-        check_robustness_inputs(args, cfg.work_dir, json_path, pkl_path)
+        if not Path(args.checkpoint).is_file():
+            raise ValueError(f"checkpoint {args.checkpoint!r} is not a file")
         if args.corrupt_on == "pipeline" and any(not cell.is_clean for cell in cells):
             check_test_pipeline(cfg)  # (batch mode: checked by enable_batch_corruption)
         results = prepare_results(make_results(args, cfg, adapter, headlines), json_path, args.resume)
     except (ValueError, ResultsError) as error:
-        exit_with_error(parser, str(error))
+        parser.error(str(error))
     is_writer = (env_rank() if args.launcher != "none" else 0) == 0
     if is_writer:
         todo = len(pending_cells(cells, results))
