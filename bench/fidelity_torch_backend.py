@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from robust_transfer import corruptions as C  # noqa: E402
-from robust_transfer.corruptions import _torch  # noqa: E402
+from robust_transfer.corruptions import _torch_samplers  # noqa: E402
 from test_corruptions_torch import (  # noqa: E402
     DETERMINISTIC,
     REPLAYABLE,
@@ -59,7 +59,7 @@ def deterministic_psnr(images) -> dict:
 
 
 def replay_psnr(images) -> dict:
-    originals = {name: getattr(_torch, f"_{name}") for name in SAMPLERS}
+    originals = {name: getattr(_torch_samplers, name) for name in SAMPLERS}
     results = {}
     try:
         for name in REPLAYABLE:
@@ -69,17 +69,17 @@ def replay_psnr(images) -> dict:
                     seed = 100 + severity
                     stand_in = _Replay(np.random.RandomState(seed))
                     for sampler in SAMPLERS:
-                        setattr(_torch, f"_{sampler}", getattr(stand_in, sampler))
+                        setattr(_torch_samplers, sampler, getattr(stand_in, sampler))
                     ours = C.corrupt(image, name, severity, backend="torch")
                     for sampler in SAMPLERS:
-                        setattr(_torch, f"_{sampler}", originals[sampler])
+                        setattr(_torch_samplers, sampler, originals[sampler])
                     theirs = C.corrupt_with_rng(image, name, severity,
                                                 np.random.RandomState(seed))
                     worst = min(worst, psnr(ours, theirs))
             results[name] = worst
     finally:
         for sampler in SAMPLERS:
-            setattr(_torch, f"_{sampler}", originals[sampler])
+            setattr(_torch_samplers, sampler, originals[sampler])
     return results
 
 

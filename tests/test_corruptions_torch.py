@@ -24,7 +24,9 @@ import pytest
 import torch
 
 from robust_transfer import corruptions as C
-from robust_transfer.corruptions import _helpers, _torch, _torch_ops
+from robust_transfer.corruptions import _torch  # noqa: F401 -- registers the torch corruptions
+from robust_transfer.corruptions import (_helpers, _torch_geometry, _torch_ops, _torch_pillow,
+                                         _torch_samplers, _torch_threads, _torch_weather)
 from robust_transfer.corruptions._registry import registered_torch_corruptions
 
 ALL = C.get_corruption_names("all")
@@ -77,7 +79,7 @@ def test_pillow_and_linear_corruptions_are_identical(coffee_97x131, name):
 
 
 class _Replay:
-    """Stand-ins for ``_torch``'s samplers that draw from one ``RandomState`` in the order and
+    """Stand-ins for ``_torch_samplers``: draw from one ``RandomState`` in the order and
     layout the reference uses (images (H, W, 3); the shuffle's draws row by row from the
     bottom right), image after image of the batch."""
 
@@ -126,7 +128,7 @@ def replay(monkeypatch):
         stand_in = _Replay(np.random.RandomState(seed))
         for name in ("randn", "rand", "pixel_randn", "pixel_rand", "randint_array",
                      "uniform_scalar", "randint"):
-            monkeypatch.setattr(_torch, f"_{name}", getattr(stand_in, name))
+            monkeypatch.setattr(_torch_samplers, name, getattr(stand_in, name))
     return install
 
 
@@ -151,7 +153,7 @@ def test_glass_shuffle_is_the_reference_shuffle_exactly(coffee_97x131):
         shape = (height - 2 * max_delta, width - 2 * max_delta, 2)
         draws = np.stack([rng.randint(-max_delta, max_delta, size=shape)[::-1, ::-1]
                           for _ in range(iterations)])
-        sources = _torch_ops.glass_shuffle_sources(height, width, max_delta,
+        sources = _torch_geometry.glass_shuffle_sources(height, width, max_delta,
                                                    torch.from_numpy(draws.copy())[None])
         ours = coffee_97x131.reshape(-1, 3)[sources[0].numpy()].reshape(coffee_97x131.shape)
         np.testing.assert_array_equal(ours, theirs)
@@ -176,14 +178,14 @@ def test_building_blocks_match_scipy_and_opencv(coffee_97x131):
     for zoom in (1.06, 1.27, 2.5, 4.5):
         for crop in (True, False):
             theirs = _helpers.clipped_zoom(unit, zoom, crop)
-            ours = _torch_ops.clipped_zoom(batch, zoom, crop)[0].permute(1, 2, 0).numpy()
+            ours = _torch_geometry.clipped_zoom(batch, zoom, crop)[0].permute(1, 2, 0).numpy()
             assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 1e-4
     rng = np.random.RandomState(0)
     shift_y, shift_x = rng.uniform(-6, 6, (2,) + unit.shape[:2])
     grid_y, grid_x = np.meshgrid(*map(np.arange, unit.shape[:2]), indexing="ij")
     theirs = ndimage.map_coordinates(unit[..., 0].astype(np.float64),
                                      (grid_y + shift_y, grid_x + shift_x), order=1, mode="reflect")
-    ours = _torch_ops.remap_bilinear_reflect(
+    ours = _torch_geometry.remap_bilinear_reflect(
         batch[:, :1], torch.from_numpy(shift_y).float()[None],
         torch.from_numpy(shift_x).float()[None])
     assert np.abs(ours[0, 0].numpy() - theirs).max() < 1e-4
@@ -222,9 +224,9 @@ def test_batched_fft_filter_equals_the_per_image_loop():
 def test_frost_crops_gathered_equal_the_sliced_crops():
     # The GPU path gathers all crops at once; run it on the CPU against the per-image slices.
     indices, tops, lefts = [0, 4, 2, 4], [0, 7, 31, 3], [5, 0, 19, 40]
-    sliced = _torch._frost_crops(indices, tops, lefts, 40, 56, torch.device("cpu"))
-    stacked = _torch._frost_stack(40, 56, "cpu")
-    gathered = _torch._frost_crops(indices, tops, lefts, 40, 56, "cpu", gather=True)
+    sliced = _torch_weather._frost_crops(indices, tops, lefts, 40, 56, torch.device("cpu"))
+    stacked = _torch_weather._frost_stack(40, 56, "cpu")
+    gathered = _torch_weather._frost_crops(indices, tops, lefts, 40, 56, "cpu", gather=True)
     assert torch.equal(gathered, sliced)
     assert torch.equal(sliced[2], stacked[2, :, 31:71, 19:75])
 
@@ -239,8 +241,8 @@ def test_batched_motion_blur_equals_the_per_image_loop():
         flat = torch.nn.functional.pad(x, (pad,) * 4, mode="replicate").reshape(
             shape[0], shape[1], -1)
         span = (shape[2] - 1) * (shape[3] + 2 * pad) + shape[3]
-        gathered = _torch_ops._motion_blur_gathered(flat, radius, sigma, angles, shape, pad, span)
-        assert torch.equal(gathered, _torch_ops.motion_blur(x, radius, sigma, angles))
+        gathered = _torch_geometry._motion_blur_gathered(flat, radius, sigma, angles, shape, pad, span)
+        assert torch.equal(gathered, _torch_geometry.motion_blur(x, radius, sigma, angles))
 
 
 def test_pixelate_is_bit_exact_with_pillow():
@@ -253,7 +255,7 @@ def test_pixelate_is_bit_exact_with_pillow():
             small = (int(width * scale), int(height * scale))
             theirs = Image.fromarray(image).resize(small, Image.BOX).resize((width, height),
                                                                              Image.NEAREST)
-            ours = _torch_ops.pil_pixelate(_batch(image), small)[0].permute(1, 2, 0).numpy()
+            ours = _torch_pillow.pil_pixelate(_batch(image), small)[0].permute(1, 2, 0).numpy()
             np.testing.assert_array_equal(ours, np.asarray(theirs))
 
 
@@ -285,12 +287,12 @@ def test_samplers_draw_the_documented_ranges():
     from robust_transfer.corruptions._philox import PhiloxStreams
 
     streams = PhiloxStreams([(i, 7) for i in range(200)], "cpu")
-    angles = _torch._uniform_scalar(streams, -45, 45)
+    angles = _torch_samplers.uniform_scalar(streams, -45, 45)
     assert len(angles) == 200 and -45 <= min(angles) < -40 and 40 < max(angles) < 45
-    assert set(_torch._randint(streams, [5] * 200)) == set(range(5))
-    draws = _torch._randint_array(streams, -3, 3, (20,))
+    assert set(_torch_samplers.randint(streams, [5] * 200)) == set(range(5))
+    draws = _torch_samplers.randint_array(streams, -3, 3, (20,))
     assert draws.shape == (200, 20) and set(draws.unique().tolist()) == set(range(-3, 3))
-    assert _torch._pixel_randn(streams, (3, 4, 5)).shape == (200, 3, 4, 5)
+    assert _torch_samplers.pixel_randn(streams, (3, 4, 5)).shape == (200, 3, 4, 5)
 
 
 # ----------------------------------------------------------------------------- determinism
@@ -323,7 +325,7 @@ def test_batch_equals_single_calls_and_reruns(three_photos, name):
 def test_cpu_threads_do_not_change_the_bytes(three_photos, name, monkeypatch):
     # With T > 1 torch threads the CPU batch is split over T Python threads (one intra-op
     # thread each); the output must be the single-thread output, and the setting restored.
-    monkeypatch.setattr(_torch, "usable_cpu_threads", lambda threads: threads)  # ignore load
+    monkeypatch.setattr(_torch_threads, "usable_cpu_threads", lambda threads: threads)  # ignore load
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -343,13 +345,13 @@ def test_usable_cpu_threads_leave_out_busy_cores(monkeypatch):
     for load, threads, expected in ((0.2, 2, 2), (1.2, 2, 2), (2.0, 2, 1), (3.7, 2, 1),
                                     (0.0, 8, 2), (0.0, 1, 1)):
         monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
-        assert _torch.usable_cpu_threads(threads) == expected, (load, threads)
+        assert _torch_threads.usable_cpu_threads(threads) == expected, (load, threads)
 
 
 def test_shared_parts_keep_their_order_and_raise_errors():
-    assert _torch._share_parts([[1], [2], [3]], lambda part: part[0] * 10) == [10, 20, 30]
+    assert _torch_threads.share_parts([[1], [2], [3]], lambda part: part[0] * 10) == [10, 20, 30]
     with pytest.raises(ZeroDivisionError):
-        _torch._share_parts([[1], [0]], lambda part: 1 / part[0])
+        _torch_threads.share_parts([[1], [0]], lambda part: 1 / part[0])
 
 
 def test_keys_and_seed_choose_the_stream(three_photos):
