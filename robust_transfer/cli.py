@@ -101,9 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_backbone import add_backbone_commands
 
     add_backbone_commands(sub)  # backbone list|add, imagenet-c
-    from .study.cli import add_reproduce_command
+    from .study.cli import add_reproduce_command, add_status_command
 
     add_reproduce_command(sub)
+    add_status_command(sub)  # done / stale / pending steps of a suite
 
     aggregate_help = ("corruptions that mPC averages over: benchmark (the 15, as in the papers), "
                       "all (19, with hold-out) or any group name")

@@ -12,7 +12,10 @@ Modules, in the order a newcomer reads them:
   registry (detection and segmentation: one OpenMMLab planner; classification);
 * :mod:`.launchers` -- none / torchrun / Slurm command lines;
 * :mod:`.executor`, :mod:`.forking`, :mod:`.gpu_slots` -- running the steps, GPUs handed out;
-* :mod:`.run` -- plan, preflight, print or execute; :mod:`.cli` -- the ``reproduce`` command.
+* :mod:`.fingerprint` -- what each step's output was made from, so changed inputs make it stale;
+  :mod:`.status` -- done / stale / pending steps of a suite, with why;
+* :mod:`.run` -- plan, preflight, print or execute; :mod:`.cli` -- the ``reproduce`` and
+  ``status`` commands.
 """
 from .options import Options
 from .planning import build_plan

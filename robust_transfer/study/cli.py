@@ -49,29 +49,13 @@ def add_reproduce_command(sub) -> None:
     p.add_argument("--base-port", type=int, default=29500,
                    help="first torchrun master port; concurrent trainings get the next free "
                         "ones (default 29500)")
-    p.add_argument("--work-dir", help="trainings, results, reports and logs (default: the suite's, "
-                                      "work_dirs/reproduce; work_dirs/smoke with --smoke)")
-    p.add_argument("--checkpoint-dir", help="take trained task checkpoints from here instead of "
-                                            "training: DIR/<released file name> or "
-                                            "DIR/<task>/<backbone>_<mode>.pth")
-    p.add_argument("--backbone-dir", default="checkpoints/imagenet",
-                   help="where the published ImageNet checkpoints are (default checkpoints/imagenet)")
-    p.add_argument("--tasks", nargs="+", choices=TASKS, help="only these tasks")
-    p.add_argument("--backbones", nargs="+", help="only these backbones")
-    p.add_argument("--modes", nargs="+", choices=MODES, help="only these transfer modes")
-    p.add_argument("--steps", nargs="+", choices=STEP_KINDS,
-                   help="only these kinds of steps (e.g. 'convert train', then 'evaluate')")
+    add_selection_flags(p)
     p.add_argument("--shard", metavar="I/N",
                    help="evaluate shard I of N of every grid (0-based; Slurm arrays, several "
                         "nodes); rerun without --shard to merge and report")
     p.add_argument("--data-scale", choices=tuple(DATA_SCALES),
                    help="synthetic data sizes of --smoke runs and the demo (robust_transfer."
                         "standins.DATA_SCALES; default: the suite's synthetic.scale)")
-    p.add_argument("--severities", nargs="+", type=int, choices=(1, 2, 3, 4, 5), metavar="S",
-                   help="corruption severities of every grid (default: the suite's; the study's "
-                        "suites record its setting, severity 1, as its README says: 'we used "
-                        "severities=1'); --severities 1 2 3 4 5 for the full benchmark. The "
-                        "clean cell is always evaluated")
     p.add_argument("--eval-shards", type=int, default=1, metavar="K",
                    help="split each detection/segmentation grid into K one-GPU jobs (--shard i/K "
                         "of the robustness tool) that run side by side, then merge them "
@@ -87,6 +71,57 @@ def add_reproduce_command(sub) -> None:
     p.set_defaults(func=_cmd_reproduce)
 
 
+def add_selection_flags(p) -> None:
+    """The flags that choose what a plan holds and where it works (reproduce and status)."""
+    p.add_argument("--work-dir", help="trainings, results, reports and logs (default: the suite's, "
+                                      "work_dirs/reproduce; work_dirs/smoke with --smoke)")
+    p.add_argument("--checkpoint-dir", help="take trained task checkpoints from here instead of "
+                                            "training: DIR/<released file name> or "
+                                            "DIR/<task>/<backbone>_<mode>.pth")
+    p.add_argument("--backbone-dir", default="checkpoints/imagenet",
+                   help="where the published ImageNet checkpoints are (default checkpoints/imagenet)")
+    p.add_argument("--tasks", nargs="+", choices=TASKS, help="only these tasks")
+    p.add_argument("--backbones", nargs="+", help="only these backbones")
+    p.add_argument("--modes", nargs="+", choices=MODES, help="only these transfer modes")
+    p.add_argument("--steps", nargs="+", choices=STEP_KINDS,
+                   help="only these kinds of steps (e.g. 'convert train', then 'evaluate')")
+    p.add_argument("--severities", nargs="+", type=int, choices=(1, 2, 3, 4, 5), metavar="S",
+                   help="corruption severities of every grid (default: the suite's; the study's "
+                        "suites record its setting, severity 1, as its README says: 'we used "
+                        "severities=1'); --severities 1 2 3 4 5 for the full benchmark. The "
+                        "clean cell is always evaluated")
+
+
+def add_status_command(sub) -> None:
+    """Register ``robust-transfer status`` on the CLI's sub-parsers."""
+    p = sub.add_parser(
+        "status", help="list the done / stale / pending steps of a suite, with why",
+        description="Plan a suite as reproduce would (same selection flags) and list each step: "
+                    "done, stale (its output exists, but an input changed since it was made: "
+                    "the checkpoint's sha256, the config, the suite entry, the code version, or "
+                    "a step it depends on) or pending. Runs nothing.")
+    p.add_argument("suite", help="suite YAML (configs/fixed_feature.yaml, ...)")
+    p.add_argument("--smoke", action="store_true", help="the suite's smoke section (as reproduce --smoke)")
+    p.add_argument("--data-scale", choices=tuple(DATA_SCALES),
+                   help="synthetic data sizes of --smoke runs (as reproduce --data-scale)")
+    p.add_argument("--shard", metavar="I/N", help="shard I of N of every grid (as reproduce --shard)")
+    p.add_argument("--eval-shards", type=int, default=1, metavar="K",
+                   help="detection/segmentation grids split into K jobs (as reproduce)")
+    add_selection_flags(p)
+    p.set_defaults(func=_cmd_status)
+
+
+def _cmd_status(args) -> int:
+    from .status import suite_status
+
+    options = Options(smoke=args.smoke, work_dir=args.work_dir, checkpoint_dir=args.checkpoint_dir,
+                      backbone_dir=args.backbone_dir, tasks=args.tasks, backbones=args.backbones,
+                      modes=args.modes, steps=args.steps, shard=args.shard,
+                      eval_shards=args.eval_shards, data_scale=args.data_scale,
+                      severities=args.severities)
+    return suite_status(args.suite, options)
+
+
 def _cmd_reproduce(args) -> int:
     options = Options(smoke=args.smoke, gpus=args.gpus, gpus_per_job=args.gpus_per_job,
                       launcher=args.launcher, partition=args.partition,
@@ -95,6 +130,6 @@ def _cmd_reproduce(args) -> int:
                       checkpoint_dir=args.checkpoint_dir, backbone_dir=args.backbone_dir,
                       tasks=args.tasks, backbones=args.backbones, modes=args.modes,
                       shard=args.shard, eval_shards=args.eval_shards, steps=args.steps,
-                      data_scale=args.data_scale, severities=args.severities, dry_run=args.dry_run, executor=args.executor,
-                      jobs=args.jobs, log_dir=args.log_dir, threads=args.threads)
+                      data_scale=args.data_scale, severities=args.severities,
+                      dry_run=args.dry_run, executor=args.executor, jobs=args.jobs, log_dir=args.log_dir, threads=args.threads)
     return run_suite(args.suite, options)

@@ -155,6 +155,8 @@ class Executor:
                 progressed = True
                 done = not (failed and not step.soft_deps)
                 self.status[step.id] = "done" if done else "skipped"
+                if done:
+                    self._adopt(step)
                 self.progress.finish(step)
                 self._say(step, f"done already: {step.title}" if done else
                           f"skipped {step.title} (failed: {', '.join(failed)})")
@@ -184,6 +186,7 @@ class Executor:
             self._say(step, f"FAILED {step.title}: {error}")
             return None
         argv = [self.python if a == PYTHON else a for a in argv]
+        self._forget_stale_output(step)
         log = self._log_path(step)
         where = ""
         if placement is not None:
@@ -211,6 +214,8 @@ class Executor:
         self.progress.finish(job.step, elapsed)
         if code == 0:
             self.status[job.step.id] = "ok"
+            if self.plan.fingerprints is not None:
+                self.plan.fingerprints.record(job.step)
             self._say(job.step, f"finished {job.step.title} ({elapsed:.0f} s); "
                                 f"suite: {self.progress.line()}")
             return
@@ -220,6 +225,24 @@ class Executor:
         if job.log:
             tail = job.log.read_text(errors="replace").splitlines()[-25:]
             print("\n".join("    " + line for line in tail), file=sys.stderr, flush=True)
+
+    def _adopt(self, step: Step) -> None:
+        """A finished output from before fingerprints: record its inputs from now on."""
+        fingerprints = self.plan.fingerprints
+        if fingerprints is not None and step.makes and fingerprints.recorded(step) is None:
+            fingerprints.record(step)
+
+    def _forget_stale_output(self, step: Step) -> None:
+        """A step about to run again because its inputs changed: say why, and remove what it
+        wrote from the old inputs (a results file or checkpoint would otherwise be resumed)."""
+        fingerprints = self.plan.fingerprints
+        if fingerprints is None or step.kind not in ("convert", "train", "evaluate") or \
+                step.done is None or not step.done():
+            return
+        reasons = fingerprints.why_stale(step)
+        if reasons:
+            self._say(step, f"stale, redone: {step.title} ({'; '.join(reasons)})")
+            fingerprints.invalidate(step)
 
     def _say(self, step: Step, text: str) -> None:
         print(f"[reproduce {self._number[step.id]}/{len(self._number)}] {text}", file=sys.stderr,

@@ -60,6 +60,7 @@ def build_plan(suite: Suite, options: Options) -> Plan:
     else:
         plan.notes.append(f"shard {options.shard}: no report; when every shard is done, run the "
                           "suite again without --shard (merges the shard files, then reports)")
+    _fingerprint(plan, layout)
     plan.steps = [s for s in plan.steps if s.kind in steps_wanted]
     _assign_gpus(plan.steps, options)
     kept = {s.id for s in plan.steps}
@@ -78,6 +79,17 @@ def with_severities(suite: Suite, severities: Sequence[int] | None) -> Suite:
         return suite
     evaluation = replace(suite.evaluation, severities=sorted({int(s) for s in severities}))
     return replace(suite, evaluation=evaluation)
+
+
+def _fingerprint(plan: Plan, layout: Layout) -> None:
+    """Give every step of the whole plan (before ``--steps`` leaves some out) its fingerprint
+    check: a step whose output exists but whose inputs changed is not done."""
+    from .fingerprint import DigestCache, Fingerprints
+
+    plan.fingerprints = Fingerprints(plan.steps, plan.suite,
+                                     DigestCache(layout.root / ".sha256-cache.json"))
+    for step in plan.steps:
+        step.current = plan.fingerprints.is_current
 
 
 def _select(what: str, chosen: Sequence[str] | None, available: Sequence[str]) -> list[str]:
@@ -128,7 +140,8 @@ def _prepare_steps(ctx: PlanContext, backbones: Sequence[str], steps: list[Step]
     steps.append(Step(
         "prepare:data", "prepare", f"synthetic data sets ({scale} scale)",
         [PYTHON, "-m", "robust_transfer.standins", "data", rel(data), "--scale", scale],
-        done=lambda: _data_written(data, scale), makes=[data]))
+        done=lambda: _data_written(data, scale), makes=[data],
+        inputs={"scale": scale, "sizes": DATA_SCALES[scale]}))
     ctx.data_step = steps[-1].id
     standins = {}
     for index, name in enumerate(ctx.suite.backbones):
@@ -154,7 +167,8 @@ def _standin_step(ctx: PlanContext, name: str, index: int, test_images: int | No
              "--severities", *map(str, evaluation.severities)]
     return Step(f"prepare:standin/{name}", "prepare",
                 f"stand-in backbone '{name}' ({augment} augmentation, {layout} layout)", argv,
-                done=lambda: out.is_file() and robustness.is_file(), backbone=name, makes=[out])
+                done=lambda: out.is_file() and robustness.is_file(), backbone=name, makes=[out],
+                inputs={"argv": argv})
 
 
 def _data_written(root: Path, scale: str) -> bool:

@@ -2,7 +2,8 @@
 
 A step is one command with its kind (``STEP_KINDS``), the task it belongs to (a real task or
 None), the backbone and mode it is about, its dependencies, what it reads (``needs``) and writes
-(``makes``), and a ``done`` check that makes reruns skip it. Nothing matches steps by their ids;
+(``makes``), a ``done`` check that makes reruns skip it, and the ``inputs`` / ``input_files``
+its fingerprint is made of (a done step whose inputs changed is stale: :mod:`.fingerprint`). Nothing matches steps by their ids;
 the ids only name them in logs and dependencies.
 """
 from __future__ import annotations
@@ -44,6 +45,11 @@ class Step:
     torchrun: bool = False  # needs a master port of its own (tools/dist_*.sh read PORT)
     needs: list[tuple[str, Path]] = field(default_factory=list)  # (what, path) read by it
     makes: list[Path] = field(default_factory=list)  # files/folders it writes for later steps
+    # what its fingerprint is made of (robust_transfer.study.fingerprint): settings, and files
+    # whose sha256 counts; ``current`` (set by the plan) says whether its output is of them
+    inputs: dict[str, Any] = field(default_factory=dict)
+    input_files: dict[str, Path] = field(default_factory=dict)
+    current: Callable[["Step"], bool] | None = None
 
     def __post_init__(self):
         if self.kind not in STEP_KINDS:
@@ -52,7 +58,8 @@ class Step:
             raise ValueError(f"step task {self.task!r}; allowed: {', '.join(TASKS)} or None")
 
     def is_done(self) -> bool:
-        return bool(self.done and self.done())
+        """Its output exists and complete, and (with fingerprints) of its current inputs."""
+        return bool(self.done and self.done()) and (self.current is None or self.current(self))
 
     def command(self, python: str = sys.executable) -> list[str]:
         """The argv with the interpreter filled in."""
@@ -78,6 +85,7 @@ class Plan:
     work_dir: Path
     report_dir: Path
     notes: list[str] = field(default_factory=list)
+    fingerprints: Any = None  # robust_transfer.study.fingerprint.Fingerprints of its steps
 
     def missing_refs(self) -> list[str]:
         """Repository files the commands name that do not exist."""

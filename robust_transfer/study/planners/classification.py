@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..fingerprint import without_resume
 from ..launchers import slurm_wrap
 from ..layout import rel
 from ..steps import PYTHON, Step, results_complete
@@ -70,7 +71,9 @@ class ClassificationPlanner(TaskPlanner):
                     slurm_wrap(argv, ctx.options, f"train-{self.task}-{name}-{mode}"),
                     done=lambda: _training_done(train_dir, epochs), refs=[MAIN], task=self.task,
                     backbone=name, mode=mode, deps=list(source.deps), needs=[source.need],
-                    makes=[train_dir / "checkpoint.pt.latest"])
+                    makes=[train_dir / "checkpoint.pt.latest"],
+                    inputs={"recipe": without_resume(argv)},
+                    input_files={"ImageNet checkpoint": source.path})
         return step, None  # main.py --eval-only finds the checkpoint in its experiment folder
 
     def evaluation_steps(self, ctx, source: BackboneSource, mode: str, checkpoint: Path | None,
@@ -100,7 +103,9 @@ class ClassificationPlanner(TaskPlanner):
                     f"robustness of {self.task} / {name} / {mode}",
                     slurm_wrap(argv, ctx.options, f"test-{self.task}-{name}-{mode}"),
                     done=lambda: results_complete(result, ctx.cells), refs=[MAIN],
-                    task=self.task, backbone=name, mode=mode, makes=[result])
+                    task=self.task, backbone=name, mode=mode, makes=[result],
+                    inputs={"recipe": without_resume(argv)},
+                    input_files={"trained model": checkpoint} if checkpoint is not None else {})
         return EvaluationSteps([step])
 
 

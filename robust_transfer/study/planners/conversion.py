@@ -47,4 +47,6 @@ def _convert(source: BackboneSource, tasks: Sequence[str], tool: str, output: Pa
                 [PYTHON, tool, *extra, rel(source.path), rel(output)], done=output.is_file,
                 refs=[tool], task=tasks[0] if len(tasks) == 1 else None, backbone=name,
                 deps=list(source.deps),
-                needs=[source.need], makes=[output])
+                needs=[source.need], makes=[output],
+                inputs={"tool": tool, "args": extra, "output": rel(output)},
+                input_files={"ImageNet checkpoint": source.path})

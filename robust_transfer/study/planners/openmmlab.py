@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ...grid import Cell, find_shard_paths, parse_shard, select_shard, shard_path
 from ..launchers import OpenMMLabTools, launch_test, launch_train
-from ..layout import rel
+from ..fingerprint import without_resume
+from ..layout import from_repo, rel
 from ..steps import PYTHON, Step, results_complete
 from ..suite import SuiteError, TaskSettings
 from .base import BackboneSource, EvaluationSteps, PlanContext, TaskPlanner
@@ -76,6 +77,8 @@ class OpenMMLabPlanner(TaskPlanner):
                     env={**self.env(ctx), **launch.env}, done=final.is_file,
                     refs=[config, *launch.refs], task=self.task, backbone=name, mode=mode,
                     deps=[convert.id], makes=[final],
+                    inputs={"config": config, "cfg_options": cfg, "args": without_resume(args)},
+                    input_files={"config": from_repo(config)},
                     needs=[(f"converted backbone of '{name}' for {self.task} (its convert step)",
                             output)])
         return step, final
@@ -144,11 +147,16 @@ class OpenMMLabPlanner(TaskPlanner):
                 results_complete(shard_path(result, i, n), mine)  # noqa: E731
         else:
             done = lambda: results_complete(result, cells)  # noqa: E731
+        inputs = {"config": config, "args": without_resume(args)}
+        files = {"config": from_repo(config)}
+        if ctx.options.checkpoint_dir:  # a given model: its bytes (a trained one: its train step)
+            files["trained model"] = checkpoint
         return Step(f"evaluate:{self.task}/{name}/{mode}" + (f"#{part[0]}" if part else ""),
                     "evaluate", f"robustness of {self.task} / {name} / {mode}" +
                     (f" (shard {shard})" if part else ""), launch.argv,
                     env={**self.env(ctx), **launch.env}, done=done, refs=launch.refs,
-                    task=self.task, backbone=name, mode=mode, makes=[result])
+                    task=self.task, backbone=name, mode=mode, makes=[result], inputs=inputs,
+                    input_files=files)
 
     def _merge_earlier_shards(self, ctx, name: str, mode: str, result: Path) -> Step | None:
         """Merge the shard files an earlier ``--shard`` run left, unless the grid is complete."""
