@@ -13,10 +13,10 @@ import torch
 
 from robust_transfer.augment import IMAGENET_PRESET, PRIME, TRANSFER_DEFAULTS, apply_prime_0_255
 from robust_transfer.augment.params import validate_params
-from robust_transfer.augment.prime import (apply_color_curves, apply_displacement, apply_filters,
-                                           make_generator, random_diffeomorphism, random_filter,
-                                           random_smooth_color, sample_color_params,
-                                           sample_displacement, sample_filter_kernels)
+from robust_transfer.augment._sampling import make_generator
+from robust_transfer.augment.color import apply_color_curves, random_smooth_color, sample_color_params
+from robust_transfer.augment.diffeo import apply_displacement, random_diffeomorphism, sample_displacement
+from robust_transfer.augment.filtering import apply_filters, random_filter, sample_filter_kernels
 
 from conftest import REPO_ROOT
 
@@ -122,7 +122,7 @@ def test_bad_input_and_settings_raise_clear_errors():
 
 
 def test_mixing_weights_follow_their_distributions():
-    from robust_transfer.augment.prime import _beta, _dirichlet, _gamma
+    from robust_transfer.augment._sampling import beta as _beta, dirichlet as _dirichlet, gamma as _gamma
 
     g = make_generator(0)
     for alpha in (0.5, 2.0):
