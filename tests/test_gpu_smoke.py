@@ -122,7 +122,7 @@ def _doc(**cells):
 
 
 def test_a_metric_inside_its_tolerance_passes_and_outside_fails():
-    from robust_transfer.gpu_smoke import TOLERANCES, compare_metric
+    from robust_transfer.gpu_smoke.compare import TOLERANCES, compare_metric
 
     top1 = TOLERANCES["top1"]
     inside = compare_metric("cls clean@0", "top1", 80.0, 80.0 + top1.max_abs_diff, top1)
@@ -137,7 +137,7 @@ def test_a_metric_inside_its_tolerance_passes_and_outside_fails():
 
 
 def test_missing_metric_cell_or_tolerance_fails():
-    from robust_transfer.gpu_smoke import compare_results, largest_differences
+    from robust_transfer.gpu_smoke.compare import compare_results, largest_differences
 
     reference = _doc(clean=("0", {"mIoU": 50.0, "aAcc": 90.0}), contrast=("3", {"mIoU": 30.0, "aAcc": 80.0}))
     same = compare_results("seg", reference, reference, ["mIoU", "aAcc"])
@@ -156,7 +156,7 @@ def test_missing_metric_cell_or_tolerance_fails():
 
 
 def test_every_compared_metric_has_a_stated_tolerance():
-    from robust_transfer.gpu_smoke import TASK_METRICS, TOLERANCES
+    from robust_transfer.gpu_smoke.compare import TASK_METRICS, TOLERANCES
 
     for metrics in TASK_METRICS.values():
         for metric in metrics:
@@ -174,7 +174,7 @@ def test_result_checks_need_the_recorded_mode_a_trained_model_and_both_files(tmp
     for, the device's clean value must reach the floor, and a missing file fails."""
     import argparse
 
-    from robust_transfer.gpu_smoke import MIN_CLEAN, result_checks
+    from robust_transfer.gpu_smoke.compare import MIN_CLEAN, result_checks
 
     args = argparse.Namespace(out=str(tmp_path), device="cuda", reference_device="cpu", min_clean_scale=1.0)
     det = {"clean": {"0": {"bbox_mAP": 0.30, "segm_mAP": 0.25}}, "fog": {"3": {"bbox_mAP": 0.1, "segm_mAP": 0.1}}}
@@ -205,7 +205,7 @@ def test_result_checks_need_the_recorded_mode_a_trained_model_and_both_files(tmp
 
 
 def test_device_environment_hides_or_selects_gpus():
-    from robust_transfer.gpu_smoke import device_env
+    from robust_transfer.gpu_smoke.devices import device_env
 
     base = {"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "4,6"}
     assert device_env("cpu", base, 3)["CUDA_VISIBLE_DEVICES"] == ""
