@@ -20,15 +20,16 @@ from .runner import enable_test_amp
 
 # Why batch 8 and batch 1 may differ, and by how much (measured by tests/test_grid_batching.py on
 # the tiny synthetic Mask R-CNN; the measurement is quoted in docs/corruptions.md, "Grid pace").
-BATCH_TOLERANCE = 0.02
+BATCH_TOLERANCE = 0.01
 BATCH_TOLERANCE_HELP = (
-    "Batches of images of one size give the scores of batch 1 up to float rounding. Detection "
+    "Images of one size are not padded (only float summation order can differ). Detection "
     "batches of mixed sizes are padded (bottom/right, zeros after normalisation) to the largest "
     "image, rounded up to the preprocessor's pad_size_divisor: convolutions near the padded border "
     "and the RPN's anchors see a larger canvas, so boxes can move slightly (mmdet's docs say so of "
-    "batch inference). The clean cell of batch 8 is within "
-    f"{BATCH_TOLERANCE:g} (absolute, metrics in 0..1) of batch 1 on the test model; segmentation "
-    "models with slide or whole inference on same-size images agree to rounding")
+    "batch inference). Stated tolerance: the clean cell of batch 8 is within "
+    f"{BATCH_TOLERANCE:g} (absolute, metrics in 0..1, i.e. 1 AP point) of batch 1; measured on the "
+    "tiny test Mask R-CNN over 4 landscape + 4 portrait images: at most 0.005 (bbox AP50), "
+    "0.001 bbox AP, 0.002 mask AP (with 8 images, one moved box weighs a lot)")
 
 
 def _positive_int(text: str) -> int:
