@@ -1,7 +1,7 @@
 # Robustness Transfer Benchmark: `make demo` runs the embedded default, `make test` the tests.
 # Both set up .venv/ first (idempotent: seconds when it is already up to date).
 PY := .venv/bin/python
-.PHONY: setup demo test test-fast bench bench-mmdet gpu-smoke clean
+.PHONY: setup demo test test-fast bench bench-mmdet bench-grid gpu-smoke clean
 
 setup:
 	bash scripts/setup.sh
@@ -22,6 +22,11 @@ bench: setup
 
 bench-mmdet: setup
 	$(PY) bench/bench_mmdet_robustness.py
+
+# Images/s of the whole robustness grid against model-only inference (overhead goal < 10 % on a
+# GPU: add BENCH_GRID_ARGS="--device cuda --amp" there).
+bench-grid: setup
+	$(PY) bench/bench_grid_overhead.py $(BENCH_GRID_ARGS)
 
 # Train and evaluate the three tiny models on a GPU and compare with the CPU (issue 12). It runs
 # its own set-up (after checking for a GPU: without one it says it skipped and exits 0).

@@ -36,7 +36,8 @@ def _cfg(**test_cfg):
                       test_cfg=dict(type="TestLoop", **test_cfg))
 
 
-def test_flags_reach_the_config_and_the_results_extra():
+def test_flags_reach_the_config_and_the_results_extra(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # --amp needs CUDA
     cfg = _cfg()
     args = _parse("--batch-size", "8", "--workers", "0", "--amp")
     apply_pace(cfg, args)
@@ -48,6 +49,12 @@ def test_flags_reach_the_config_and_the_results_extra():
     apply_pace(untouched, _parse())  # no flags: the config's own values, recorded as they are
     assert untouched.test_dataloader.batch_size == 1 and "fp16" not in untouched.test_cfg
     assert pace_extra(untouched, _parse()) == {"batch_size": 1, "workers": 2, "amp": False}
+
+
+def test_amp_without_cuda_is_refused_before_anything_is_built(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--amp needs a CUDA GPU"):
+        apply_pace(_cfg(), _parse("--amp"))
 
 
 @pytest.mark.parametrize("argv", [["--batch-size", "0"], ["--workers", "-1"], ["--batch-size", "x"]])

@@ -61,14 +61,14 @@ def add_pace_flags(parser: argparse.ArgumentParser) -> None:
                        "corrupts) in the main process")
     group.add_argument("--amp", action="store_true",
                        help="mixed-precision inference: mmengine's autocast around each test step "
-                       "(the test loop's fp16 flag; float16 on CUDA, bfloat16 on the CPU), the "
-                       "same autocast --amp of the train tools trains under; scores can move "
-                       "slightly against float32. Recorded in the results (extra.amp)")
+                       "(the test loop's fp16 flag: float16 on CUDA), the same autocast --amp of "
+                       "the train tools trains under; scores can move slightly against float32. "
+                       "Needs a CUDA GPU. Recorded in the results (extra.amp)")
 
 
 def apply_pace(cfg: Any, args: argparse.Namespace) -> None:
-    """Write ``--batch-size``, ``--workers`` and ``--amp`` into ``cfg`` (``ValueError`` when the
-    config's test loop cannot take ``--amp``)."""
+    """Write ``--batch-size``, ``--workers`` and ``--amp`` into ``cfg`` (``ValueError`` for
+    ``--amp`` without CUDA or with a test loop that cannot take it)."""
     loader = cfg.test_dataloader
     if getattr(args, "batch_size", None) is not None:
         loader["batch_size"] = int(args.batch_size)
@@ -77,6 +77,13 @@ def apply_pace(cfg: Any, args: argparse.Namespace) -> None:
         if int(args.workers) == 0:  # torch refuses persistent workers without workers
             loader["persistent_workers"] = False
     if getattr(args, "amp", False):
+        import torch
+
+        if not torch.cuda.is_available():
+            # autocast on the CPU means bfloat16, and mmcv's CPU ops (nms, RoIAlign) take only
+            # float32: detection would fail in the first cell, after the model is built
+            raise ValueError("--amp needs a CUDA GPU (on the CPU autocast runs in bfloat16, "
+                             "which mmcv's CPU ops such as nms refuse)")
         enable_test_amp(cfg)
 
 
