@@ -40,6 +40,7 @@ from .batching import add_pace_flags, apply_pace, pace_extra
 from .corruption_choice import AUTO, describe_corruption_choice, resolve_backend
 from .pipeline import BATCH_BACKEND, CORRUPT_ON, check_test_pipeline, enable_batch_corruption
 from .runner import add_runner_flags, drop_pretrained_weights, env_rank, load_tool_config
+from .tool_inputs import check_config_file, check_robustness_inputs, exit_with_error
 
 _CORRUPT_ON_HELP = (
     "where images are corrupted. auto (default): batch when the model runs on CUDA (so the GPU "
@@ -223,7 +224,8 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     where it holds the same cells but is not written)."""
     parser = build_robustness_parser(adapter.task)
     args = parser.parse_args(argv)
-    try:
+    try:  # every input checked before the model is built
+        check_config_file(args.config)
         cells = cells_from_args(args)
         resolve_backend(args)
         cfg = load_robustness_config(args, adapter)
@@ -233,9 +235,10 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
             raise ValueError(f"checkpoint {args.checkpoint!r} is not a file")
         if args.corrupt_on == "pipeline" and any(not cell.is_clean for cell in cells):
             check_test_pipeline(cfg)  # (batch mode: checked by enable_batch_corruption)
+        check_robustness_inputs(args, cfg.work_dir, json_path, pkl_path)
         results = prepare_results(make_results(args, cfg, adapter, headlines), json_path, args.resume)
     except (ValueError, ResultsError) as error:
-        parser.error(str(error))
+        exit_with_error(parser, str(error))
     is_writer = (env_rank() if args.launcher != "none" else 0) == 0
     if is_writer:
         todo = len(pending_cells(cells, results))

@@ -18,6 +18,8 @@ from typing import Sequence
 from .adapter import TaskAdapter
 from .runner import (add_runner_flags, build_runner, drop_pretrained_weights, enable_amp,
                      load_tool_config, use_tta)
+from .tool_inputs import (check_checkpoint_file, check_config_file, check_writable_outputs,
+                          exit_with_error)
 
 
 def build_train_parser(adapter: TaskAdapter) -> argparse.ArgumentParser:
@@ -42,15 +44,20 @@ def train_main(argv: Sequence[str] | None, adapter: TaskAdapter):
     """``tools/train.py``: returns the trained model's runner."""
     parser = build_train_parser(adapter)
     args = parser.parse_args(argv)
-    cfg = load_tool_config(args, adapter)
-    try:
+    try:  # every input checked before the runner builds anything
+        check_config_file(args.config)
+        cfg = load_tool_config(args, adapter)
         if args.amp:
             enable_amp(cfg)
+        if args.resume not in (None, "auto"):
+            check_checkpoint_file(args.resume, "--resume")
+        check_writable_outputs(folders={"--work-dir": cfg.work_dir})
     except ValueError as error:
-        parser.error(str(error))
+        exit_with_error(parser, str(error))
     if args.auto_scale_lr:
         if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
-            parser.error("--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) in the config")
+            exit_with_error(parser, "--auto-scale-lr needs auto_scale_lr=dict(base_batch_size=...) "
+                            "in the config")
         cfg.auto_scale_lr.enable = True
     if args.resume == "auto":
         cfg.resume, cfg.load_from = True, None
@@ -89,8 +96,19 @@ def build_test_parser(adapter: TaskAdapter) -> argparse.ArgumentParser:
 
 
 def _configure_test(parser: argparse.ArgumentParser, args: argparse.Namespace, adapter: TaskAdapter):
-    """The test config of ``tools/test.py``'s flags; ``parser.error`` on a bad combination."""
-    cfg = load_tool_config(args, adapter)
+    """The test config of ``tools/test.py``'s flags, its inputs and outputs checked;
+    :func:`exit_with_error` on bad input or a bad combination."""
+    try:
+        check_config_file(args.config)
+        cfg = load_tool_config(args, adapter)  # (imports the plugin: its checkpoint allow-list)
+        check_checkpoint_file(args.checkpoint)
+        out_is_folder = adapter.test_out == "folder"
+        check_writable_outputs(
+            files={"--metrics-json": args.metrics_json, "--out": None if out_is_folder else args.out},
+            folders={"--out": args.out if out_is_folder else None, "--show-dir": args.show_dir,
+                     "--work-dir": cfg.work_dir})
+    except ValueError as error:
+        exit_with_error(parser, str(error))
     drop_pretrained_weights(cfg)  # the weights come from the checkpoint
     if adapter.prepare_config is not None:
         adapter.prepare_config(cfg)
@@ -98,19 +116,19 @@ def _configure_test(parser: argparse.ArgumentParser, args: argparse.Namespace, a
     try:
         if args.show or args.show_dir:
             if adapter.configure_show is None:
-                parser.error(f"--show/--show-dir are not supported for the {adapter.task} task")
+                exit_with_error(parser, f"--show/--show-dir are not supported for the {adapter.task} task")
             adapter.configure_show(cfg, str(Path(args.show_dir).resolve()) if args.show_dir else None)
             if args.show:
                 cfg.default_hooks.visualization.update(show=True, wait_time=args.wait_time)
         if args.tta:
             use_tta(cfg)
     except ValueError as error:
-        parser.error(str(error))
+        exit_with_error(parser, str(error))
     if args.out is not None and adapter.test_out == "folder":
         cfg.test_evaluator["output_dir"] = args.out
         cfg.test_evaluator["keep_results"] = True
     elif args.out is not None and not args.out.endswith((".pkl", ".pickle")):
-        parser.error("--out: the dump file must end with .pkl or .pickle")
+        exit_with_error(parser, "--out: the dump file must end with .pkl or .pickle")
     return cfg
 
 
