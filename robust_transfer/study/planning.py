@@ -45,7 +45,8 @@ def build_plan(suite: Suite, options: Options) -> Plan:
     results, evaluations = [], []
     for name in backbones:
         source = _source(ctx, name, standins.get(name))
-        converting = [t for t in tasks if PLANNERS[t].converts_backbone]
+        # a registered backbone is converted for every task, classification included
+        converting = [t for t in tasks if PLANNERS[t].converts_backbone or source.backbone.registered]
         converted = {} if options.checkpoint_dir else conversion_steps(ctx, source, converting)
         plan.steps += list({id(step): step for _, step in converted.values()}.values())
         for task in tasks:
@@ -145,7 +146,7 @@ def _prepare_steps(ctx: PlanContext, backbones: Sequence[str], steps: list[Step]
     ctx.data_step = steps[-1].id
     standins = {}
     for index, name in enumerate(ctx.suite.backbones):
-        if name in backbones:
+        if name in backbones and not ctx.suite.backbones[name].registered:
             standins[name] = ctx.layout.standin(name)
             steps.append(_standin_step(ctx, name, index, DATA_SCALES[scale].get("standin_test")))
     return standins
@@ -198,9 +199,19 @@ def _report_steps(ctx: PlanContext, plan: Plan, results: list[Path], standins: d
                            rel(table), *entries],
                           deps=[f"prepare:standin/{n}" for n in standins]))
         deps.append(steps[-1].id)
-        tail += ["--imagenet-robustness", rel(table)]
+        numbers = table
     else:
-        tail += ["--imagenet-robustness", rel(suite.path)]
+        numbers = suite.path
+    if suite.imagenet_robustness_file is not None:  # measured numbers fill the gaps
+        merged = ctx.layout.root / "reports" / f"imagenet_robustness_{suite.name}.json"
+        steps.append(Step(f"report:{suite.name}/imagenet-numbers", "report",
+                          "ImageNet robustness numbers (suite, then imagenet_robustness_file)",
+                          [PYTHON, "-m", "robust_transfer.study.imagenet_numbers", rel(merged),
+                           rel(numbers), rel(suite.imagenet_robustness_file)],
+                          deps=[d for d in deps if d.startswith("report:")]))
+        deps.append(steps[-1].id)
+        numbers = merged
+    tail += ["--imagenet-robustness", rel(numbers)]
     base = [PYTHON, "-m", "robust_transfer.cli", "report"]
 
     def resolve(step: Step) -> list[str]:

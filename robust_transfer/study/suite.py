@@ -80,6 +80,8 @@ class Backbone:
     released: dict[str, dict[str, str]] = field(default_factory=dict)  # task -> mode -> file
     standin: dict[str, Any] | None = None  # pre-training of a stand-in (layout, augment, ...)
     smoke_standin: dict[str, Any] = field(default_factory=dict)  # its stand-in under --smoke
+    registered: bool = False  # arch, checkpoint, format, sha256, label: from the backbones_file
+    sha256: str | None = None  # of the registered checkpoint (backbone convert refuses others)
 
 
 @dataclass
@@ -126,6 +128,8 @@ class Suite:
     work_dir: str = "work_dirs/reproduce"
     run: RunSettings = field(default_factory=RunSettings)
     imagenet_metric: str | None = "ImageNet robustness"
+    backbones_file: Path | None = None  # user registrations (robust-transfer backbone add)
+    imagenet_robustness_file: Path | None = None  # x-axis numbers of backbones the suite has none for
 
     def settings(self, task: str) -> TaskSettings:
         """The suite's settings of ``task`` (defaults where it has none)."""
@@ -199,10 +203,50 @@ def _suite(raw: dict, path: Path) -> Suite:
         if raw.get("synthetic") else None,
         work_dir=raw.get("work_dir", "work_dirs/reproduce"),
         run=_typed(RunSettings, raw.get("run"), f"{where}: run"),
-        imagenet_metric=raw.get("imagenet_metric", "ImageNet robustness"))
+        imagenet_metric=raw.get("imagenet_metric", "ImageNet robustness"),
+        backbones_file=_beside(path, raw.get("backbones_file"), "backbones_file"),
+        imagenet_robustness_file=_beside(path, raw.get("imagenet_robustness_file"),
+                                         "imagenet_robustness_file"))
+    registered = _registered_backbones(suite, raw["backbones"])
     for name, spec in raw["backbones"].items():
+        if name in registered:
+            spec = {**{k: v for k, v in registered[name].items() if v is not None}, **spec}
         suite.backbones[name] = _backbone(name, spec, suite, where)
     return suite
+
+
+def _beside(suite_path: Path, value, key: str) -> Path | None:
+    """A file named by the suite, relative to the suite file's folder (or absolute)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise SuiteError(f"{suite_path}: '{key}' must be a file path")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (suite_path.parent / path).resolve()
+
+
+def _registered_backbones(suite: Suite, specs: Mapping) -> dict[str, dict]:
+    """{id: arch, checkpoint, format, sha256, label} of the backbones marked ``registered:
+    true``, from the suite's ``backbones_file`` (registered in the catalogue on the way)."""
+    wanted = [n for n, s in specs.items() if isinstance(s, dict) and s.get("registered")]
+    if not wanted:
+        return {}
+    if suite.backbones_file is None:
+        raise SuiteError(f"{suite.path}: backbone(s) {', '.join(wanted)} are 'registered: true' "
+                         "but the suite names no backbones_file")
+    from ..backbones.catalogue import load_user_backbones
+
+    try:
+        entries = {b.id: b for b in load_user_backbones(suite.backbones_file)}
+    except ValueError as error:
+        raise SuiteError(f"{suite.path}: backbones_file: {error}") from None
+    unknown = [n for n in wanted if n not in entries]
+    if unknown:
+        raise SuiteError(f"{suite.path}: backbone(s) {', '.join(unknown)} are not in "
+                         f"{suite.backbones_file} (it has: {', '.join(entries) or 'none'})")
+    return {n: {"arch": entries[n].arch, "checkpoint": entries[n].checkpoint,
+                "format": entries[n].format, "sha256": entries[n].sha256,
+                "label": entries[n].label} for n in wanted}
 
 
 def _task_settings(raw: Mapping | None, where: str) -> dict[str, TaskSettings]:
@@ -277,7 +321,8 @@ def _apply_smoke(suite: Suite, smoke: dict, path: Path) -> Suite:
         task_settings=_task_settings(overlay, where), data=suite.data,
         work_dir=smoke.get("work_dir", "work_dirs/smoke"),
         run=_typed(RunSettings, {**vars(suite.run), **(smoke.get("run") or {})}, f"{where}: run"),
-        imagenet_metric=None)  # measured on the stand-ins
+        imagenet_metric=None,  # measured on the stand-ins
+        backbones_file=suite.backbones_file, imagenet_robustness_file=suite.imagenet_robustness_file)
     for task in suite.tasks:
         for mode in suite.modes:
             if task != "classification" and not out.settings(task).configs.get(mode):
@@ -285,6 +330,9 @@ def _apply_smoke(suite: Suite, smoke: dict, path: Path) -> Suite:
                                  f"(task_settings: {task}: configs:)")
     standin = dict(smoke.get("standin") or {})
     for name, backbone in suite.backbones.items():
+        if backbone.registered:  # the user's own file, converted as in the real run
+            out.backbones[name] = backbone
+            continue
         layout = backbone.format if backbone.format in LAYOUTS else "torchvision"
         out.backbones[name] = Backbone(
             name=name, label=backbone.label or name, arch=STANDIN_ARCH, format=layout,

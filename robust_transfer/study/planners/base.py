@@ -26,6 +26,7 @@ class PlanContext:
     data_step: str | None = None  # id of the step writing the synthetic data
     shard: tuple[int, int] = (0, 1)  # --shard i/n
     evaluations: int = 0  # evaluations planned so far (round-robin of unshardable ones)
+    converted_classification: dict[str, Path] = field(default_factory=dict)  # registered backbones
 
     @property
     def synthetic(self) -> bool:

@@ -47,10 +47,17 @@ class ClassificationPlanner(TaskPlanner):
         backbone, settings = source.backbone, ctx.suite.settings(self.task)
         train_dir = self._train_dir(ctx, backbone.name, mode)
         recipe = dict(settings.args)
-        argv = [PYTHON, MAIN, "--arch", recipe.pop("arch", backbone.arch),
+        arch = recipe.pop("arch", backbone.arch)
+        model_path, model_format = source.path, backbone.format
+        if backbone.registered:  # its own architecture, from the file `backbone convert` wrote
+            arch = backbone.arch
+            if backbone.name in ctx.converted_classification:
+                model_path = ctx.converted_classification[backbone.name]
+                model_format = "torchvision"
+        argv = [PYTHON, MAIN, "--arch", arch,
                 "--dataset", settings.dataset, "--data", rel(ctx.data["cifar10"]),
                 "--out-dir", rel(train_dir.parent), "--exp-name", train_dir.name,
-                "--model-path", rel(source.path), "--model-format", backbone.format,
+                "--model-path", rel(model_path), "--model-format", model_format,
                 "--backbone-name", backbone.name,
                 "--freeze-level", "4" if mode == "fixed-feature" else "-1"]
         for key, value in recipe.items():
@@ -61,6 +68,8 @@ class ClassificationPlanner(TaskPlanner):
 
     def train_step(self, ctx, source: BackboneSource, mode: str, converted):
         name = source.backbone.name
+        if converted is not None:  # a registered backbone: main.py reads the converted file
+            ctx.converted_classification[name] = converted[0]
         train_dir = self._train_dir(ctx, name, mode)
         argv = self._recipe(ctx, source, mode)
         if (train_dir / "checkpoint.pt.latest").is_file():
@@ -70,7 +79,8 @@ class ClassificationPlanner(TaskPlanner):
                     f"train {self.task} / {name} / {mode}",
                     slurm_wrap(argv, ctx.options, f"train-{self.task}-{name}-{mode}"),
                     done=lambda: _training_done(train_dir, epochs), refs=[MAIN], task=self.task,
-                    backbone=name, mode=mode, deps=list(source.deps), needs=[source.need],
+                    backbone=name, mode=mode, needs=[source.need],
+                    deps=list(source.deps) + ([converted[1].id] if converted else []),
                     makes=[train_dir / "checkpoint.pt.latest"],
                     inputs={"recipe": without_resume(argv)},
                     input_files={"ImageNet checkpoint": source.path})

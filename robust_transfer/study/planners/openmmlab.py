@@ -17,7 +17,7 @@ from ..launchers import OpenMMLabTools, launch_test, launch_train
 from ..fingerprint import without_resume
 from ..layout import from_repo, rel
 from ..steps import PYTHON, Step, results_complete
-from ..suite import SuiteError, TaskSettings
+from ..suite import Backbone, SuiteError, TaskSettings
 from .base import BackboneSource, EvaluationSteps, PlanContext, TaskPlanner
 
 MERGE = [PYTHON, "-m", "robust_transfer.cli", "merge"]
@@ -30,8 +30,11 @@ class OpenMMLabPlanner(TaskPlanner):
     distributed_training = True
 
     def __init__(self, task: str, *, tools: OpenMMLabTools, data_key: str, data_title: str,
-                 data_files, synthetic_env: str, framework: str, scales_lr: bool):
+                 data_files, synthetic_env: str, framework: str, scales_lr: bool,
+                 channel_keys: dict[str, int | None]):
         self.task, self.tools = task, tools
+        # config keys fed by the backbone's stages: {key: stage index, None = all four}
+        self.channel_keys = channel_keys
         self.data_key, self.data_title, self.data_files = data_key, data_title, data_files
         self.synthetic_env = synthetic_env  # what the smoke configs read for the data root
         self.scales_lr = scales_lr  # --auto-scale-lr (else: keep the recipe's total batch)
@@ -58,6 +61,28 @@ class OpenMMLabPlanner(TaskPlanner):
         return [f"{split}_dataloader.dataset.data_root={root}" for split in ("train", "val", "test")] + \
             [f"val_evaluator.ann_file={annotations}", f"test_evaluator.ann_file={annotations}"]
 
+    def backbone_cfg_options(self, backbone: Backbone) -> list[str]:
+        """For a registered ResNet: the task config's ``model.backbone`` replaced by the one its
+        converted file fits (``meta.backbone_cfg``, made by the same function), and the neck /
+        head input channels of its stages (ResNet-18/34: 64..512, deeper: 256..2048). Other
+        backbones: nothing (the config fits them)."""
+        from ...backbones.checks import CheckpointError
+        from ...backbones.resnet_family import RESNET_ARCHS, openmmlab_backbone_cfg
+
+        if not backbone.registered or backbone.arch not in RESNET_ARCHS:
+            return []
+        spec = RESNET_ARCHS[backbone.arch]
+        try:
+            cfg = openmmlab_backbone_cfg(spec)
+        except CheckpointError as error:
+            raise SuiteError(f"backbone {backbone.name!r}: {error}") from None
+        widths = [64 * 2 ** i * (1 if spec.block == "basic" else 4) for i in range(4)]
+        options = [f"model.backbone.{key}={value}" for key, value in cfg.items()]
+        for key, stage in self.channel_keys.items():
+            value = widths if stage is None else widths[stage]
+            options.append(f"{key}={value}".replace(" ", ""))
+        return options
+
     # -- training
     def train_step(self, ctx, source: BackboneSource, mode: str, converted):
         name, options = source.backbone.name, ctx.options
@@ -66,7 +91,8 @@ class OpenMMLabPlanner(TaskPlanner):
         output, convert = converted
         train_dir = ctx.layout.train_dir(self.task, name, mode)
         final = train_dir / settings.final_checkpoint
-        cfg = [f"model.backbone.init_cfg.checkpoint={rel(output)}", f"transfer.backbone={name}",
+        cfg = [*self.backbone_cfg_options(source.backbone),
+               f"model.backbone.init_cfg.checkpoint={rel(output)}", f"transfer.backbone={name}",
                *self.data_cfg_options(ctx), *map(str, settings.cfg_options)]
         args = ["--resume"] if (train_dir / "last_checkpoint").is_file() and not final.is_file() else []
         self._scale_recipe(settings, options.job_gpus(), options.launcher, args, cfg)
@@ -133,7 +159,8 @@ class OpenMMLabPlanner(TaskPlanner):
                 "--work-dir", rel(train_dir / "robustness")]
         if shard:
             args += ["--shard", shard]
-        args += ["--cfg-options", f"transfer.backbone={name}", *self.data_cfg_options(ctx),
+        args += ["--cfg-options", f"transfer.backbone={name}",
+                 *self.backbone_cfg_options(ctx.suite.backbones[name]), *self.data_cfg_options(ctx),
                  *map(str, ctx.suite.settings(self.task).eval_cfg_options)]
         config = ctx.suite.config(name, self.task, mode)
         launch = launch_test(self.tools, config, checkpoint, args, options,
@@ -199,8 +226,10 @@ ADE20K_FILES = {"train": ("images/training", "annotations/training", "images/val
 DETECTION = OpenMMLabPlanner(
     "detection", tools=OpenMMLabTools.of("mmdetection", slurm_train_takes_work_dir=True),
     data_key="coco", data_title="COCO 2017", data_files=COCO_FILES,
-    synthetic_env="SYNTHETIC_COCO_ROOT", framework="mmdet", scales_lr=True)
+    synthetic_env="SYNTHETIC_COCO_ROOT", framework="mmdet", scales_lr=True,
+    channel_keys={"model.neck.in_channels": None})
 SEGMENTATION = OpenMMLabPlanner(
     "segmentation", tools=OpenMMLabTools.of("mmsegmentation", slurm_train_takes_work_dir=False),
     data_key="ade20k", data_title="ADE20K", data_files=ADE20K_FILES,
-    synthetic_env="SYNTHETIC_ADE20K_ROOT", framework="mmseg", scales_lr=False)
+    synthetic_env="SYNTHETIC_ADE20K_ROOT", framework="mmseg", scales_lr=False,
+    channel_keys={"model.decode_head.in_channels": None, "model.auxiliary_head.in_channels": 2})
