@@ -32,7 +32,7 @@ MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 def test_pil_resize_bilinear_is_bit_exact(size):
     from PIL import Image
 
-    from robust_transfer.corruptions._torch_ops import pil_resize_bilinear
+    from robust_transfer.corruptions._torch_pillow import pil_resize_bilinear
 
     h, w, oh, ow = size
     images = np.random.default_rng(h * w).integers(0, 256, (2, h, w, 3), dtype=np.uint8)

@@ -191,7 +191,7 @@ def device_test_transform(images: torch.Tensor, input_size: int, resize_with: st
     from torchvision import transforms as T
     from torchvision.transforms import functional as TF
 
-    from ..corruptions._torch_ops import pil_resize_bilinear
+    from ..corruptions._torch_pillow import pil_resize_bilinear
 
     steps = test_transform(input_size).transforms
     resize, crop = steps[0], steps[1]

@@ -21,8 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from . import _banded as band
-# Imported from here by callers outside the corruption backend (classification's resize).
-from ._torch_pillow import pil_resize_bilinear  # noqa: F401
 
 # ----------------------------------------------------------------------------- numerics
 
