@@ -74,7 +74,7 @@ def _cmd_corrupt_dir(args: argparse.Namespace) -> int:
     check_writable_folder(args.out_dir, "output folder")
     summary = corrupt_directory(args.in_dir, args.out_dir, args.corruptions, args.severities,
                                 seed=args.seed, backend=args.backend,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, output_format=args.format)
     print(f"wrote {summary['written']}, skipped {summary['skipped']} already done, of "
           f"{summary['total']}; manifest {summary['manifest']}")
     return 0
@@ -133,13 +133,18 @@ def add_corruption_commands(subparsers) -> None:
     p.set_defaults(func=_cmd_corrupt)
 
     p = subparsers.add_parser("corrupt-dir",
-                              help="corrupt a folder into OUT_DIR/<corruption>/<severity>/...")
+                              help="corrupt a folder into OUT_DIR/<corruption>/<severity>/... "
+                              "(each image keyed by its file name)")
     p.add_argument("in_dir", help="folder of clean images (searched recursively)")
     p.add_argument("out_dir", help="output folder (ImageNet-C layout plus manifest.json)")
     p.add_argument("--corruptions", nargs="+", default=["benchmark"],
                    help=f"corruption names and/or groups ({groups}) (default benchmark)")
     p.add_argument("--severities", nargs="+", type=int, default=list(SEVERITIES),
                    choices=SEVERITIES, help="severities to write (default 1 2 3 4 5)")
+    p.add_argument("--format", choices=["same", "png"], default="same",
+                   help="same (default): keep each input's format (JPEG written at quality 95); "
+                   "png: lossless colour PNGs, what the detection/segmentation tools' "
+                   "--corrupted-root needs for results identical to corrupting on the fly")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     _add_common(p)
     p.set_defaults(func=_cmd_corrupt_dir)

@@ -1,16 +1,26 @@
 """Write corrupted copies of an image folder in the ImageNet-C layout, resumably.
 
-``OUT/<corruption>/<severity>/<relative path>``, plus ``OUT/manifest.json`` mapping every
-written file (relative to OUT) to its SHA-256. Each image's key is its path relative to the
-input folder (POSIX separators), so the noise of an image does not depend on where the folder
-lives or on the order files are visited.
+``OUT/<corruption>/<severity>/<relative path>``, plus ``OUT/manifest.json``: the seed, backend,
+seed scheme, image key rule and output format; ``images`` (each input's relative path -> its
+output's relative path inside ``<corruption>/<severity>/``) and ``files`` (every written file,
+relative to OUT -> its SHA-256).
 
-File formats: the output keeps the input's extension. PNG (and other lossless formats) are
+Each image's key (with the seed, corruption and severity it fixes every random draw) is its file
+name (``IMAGE_KEY = "basename"``), the key the detection and segmentation tools' ``Corrupt``
+transform uses, so a tree written here holds the very images those tools corrupt on the fly
+(their ``--corrupted-root`` reads it). The noise of an image does not depend on where the folder
+lives or on the order files are visited; two files of the same name in different subfolders get
+the same draws. (Manifest version 1 keyed images by their relative path; its trees are redone.)
+
+File formats: ``output_format="same"`` (the default) keeps the input's extension. PNG (and other lossless formats) are
 written losslessly (WebP too); JPEG outputs are written with quality 95 and 4:4:4 chroma (no subsampling)
 so that the re-encoding adds as little distortion as possible on top of the corruption itself
 (ImageNet-C's own JPEGs were written by PIL at its default quality; we prefer to keep the
 corruption, not the container, as the dominant change). Images are read as RGB; grey images
-(mode L) stay grey.
+(mode L) stay grey. ``output_format="png"`` writes every output as a lossless PNG
+(``<relative path without suffix>.png``) from the image read as RGB (grey replicated, alpha
+dropped, as OpenCV's colour loading does): the form the tools' ``--corrupted-root`` needs for
+results identical to corrupting on the fly.
 """
 from __future__ import annotations
 
@@ -25,13 +35,15 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from . import SEVERITIES, corrupt, resolve_corruptions
+from . import SEVERITIES, corrupt, resolve_corruptions, seed_scheme
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 JPEG_QUALITY = 95
 MANIFEST_NAME = "manifest.json"
 MANIFEST_EVERY = 50  # files between manifest checkpoints
-_MANIFEST_VERSION = 1
+_MANIFEST_VERSION = 2
+IMAGE_KEY = "basename"  # how an image's key is made from its path (the Corrupt transform's rule)
+OUTPUT_FORMATS = ("same", "png")
 
 
 def _sha256(path: Path) -> str:
@@ -68,11 +80,21 @@ def _encode(image: np.ndarray, suffix: str) -> bytes:
     return buffer.getvalue()
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path, colour: bool = False) -> np.ndarray:
     with Image.open(path) as pil:
-        if pil.mode not in ("L", "RGB"):
+        if pil.mode not in ("L", "RGB") or (colour and pil.mode != "RGB"):
             pil = pil.convert("RGB")
         return np.asarray(pil)
+
+
+def image_key(relative: Path) -> str:
+    """The key of an image's random stream: its file name (see ``IMAGE_KEY``)."""
+    return relative.name
+
+
+def output_relative(relative: Path, output_format: str) -> str:
+    """Where an input (relative to the input folder) goes inside ``<corruption>/<severity>/``."""
+    return (relative.with_suffix(".png") if output_format == "png" else relative).as_posix()
 
 
 def list_images(in_dir: Path) -> list[Path]:
@@ -84,12 +106,15 @@ def list_images(in_dir: Path) -> list[Path]:
     )
 
 
-def _load_manifest(path: Path) -> dict:
+def _load_manifest(path: Path, identity: dict) -> dict:
+    """The manifest to resume, or a fresh one when there is none, it is of another version, or
+    it was written with another seed, backend, seed scheme or format (its files are redone)."""
     if path.is_file():
         manifest = json.loads(path.read_text())
-        if manifest.get("version") == _MANIFEST_VERSION:
+        if manifest.get("version") == _MANIFEST_VERSION and \
+                all(manifest.get(k) == v for k, v in identity.items()):
             return manifest
-    return {"version": _MANIFEST_VERSION, "files": {}}
+    return {"version": _MANIFEST_VERSION, **identity, "images": {}, "files": {}}
 
 
 def _write_manifest(path: Path, manifest: dict) -> None:
@@ -104,15 +129,19 @@ def _is_done(out_dir: Path, relative: str, files: dict) -> bool:
 
 
 def corrupt_directory(in_dir, out_dir, corruptions="benchmark", severities: Iterable[int] = SEVERITIES,
-                      seed: int = 0, backend: str = "numpy", progress: bool = True) -> dict:
+                      seed: int = 0, backend: str = "numpy", progress: bool = True,
+                      output_format: str = "same") -> dict:
     """Corrupt every image below ``in_dir`` with each corruption and severity into ``out_dir``.
 
     Resumable: outputs already in the manifest with a matching checksum are skipped; the manifest
     is rewritten atomically every ``MANIFEST_EVERY`` new files and at the end. Returns a summary
-    ``{"written": n, "skipped": n, "total": n, "manifest": path}``.
+    ``{"written": n, "skipped": n, "total": n, "manifest": path}``. ``output_format``: ``"same"``
+    (the input's format) or ``"png"`` (lossless, colour; see the module docstring).
     """
     from tqdm import tqdm
 
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {output_format!r}")
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not in_dir.is_dir():
         raise ValueError(f"input folder {in_dir} does not exist")
@@ -126,24 +155,28 @@ def corrupt_directory(in_dir, out_dir, corruptions="benchmark", severities: Iter
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found below {in_dir}")
 
     manifest_path = out_dir / MANIFEST_NAME
-    manifest = _load_manifest(manifest_path)
-    manifest.update(seed=seed, backend=backend, corruptions=names, severities=severities)
-    files = manifest["files"]
+    identity = dict(seed=seed, backend=backend, seed_scheme=seed_scheme(backend),
+                    image_key=IMAGE_KEY, output_format=output_format)
+    manifest = _load_manifest(manifest_path, identity)
+    manifest.update(corruptions=names, severities=severities)
+    files, outputs = manifest["files"], manifest["images"]
     written = skipped = pending = 0
     total = len(images) * len(names) * len(severities)
     with tqdm(total=total, disable=not progress, unit="img", desc="corrupt-dir") as bar:
         for relative in images:
-            key = relative.as_posix()
+            key = image_key(relative)
+            target = outputs[relative.as_posix()] = output_relative(relative, output_format)
             clean = None  # read lazily: a fully resumed image is never decoded
             for name in names:
                 for severity in severities:
-                    out_rel = f"{name}/{severity}/{key}"
+                    out_rel = f"{name}/{severity}/{target}"
                     if _is_done(out_dir, out_rel, files):
                         skipped += 1
                     else:
-                        clean = _read_image(in_dir / relative) if clean is None else clean
+                        if clean is None:
+                            clean = _read_image(in_dir / relative, colour=output_format == "png")
                         image = corrupt(clean, name, severity, seed=seed, key=key, backend=backend)
-                        data = _encode(image, relative.suffix.lower())
+                        data = _encode(image, Path(target).suffix.lower())
                         _atomic_write_bytes(out_dir / out_rel, data)
                         files[out_rel] = hashlib.sha256(data).hexdigest()
                         written += 1

@@ -125,10 +125,17 @@ def insert_corrupt_transform(pipeline: Sequence[Mapping], corrupt_cfg: Mapping |
 
     ``corrupt_cfg`` is a transform config (``dict(type='Corrupt', corruption=..., severity=...,
     seed=..., backend=...)``); its ``type`` defaults to ``'Corrupt'``. ``None`` returns an
-    unchanged copy (the clean cell). Refuses a pipeline that already corrupts images.
+    unchanged copy (the clean cell). Refuses a pipeline that already corrupts images. A
+    pipeline with a ``UseCorruptedFile`` step (``--corrupted-root``,
+    :mod:`~robust_transfer.openmmlab.pregenerated`) gets the cell's corruption and severity in
+    that step instead of a ``Corrupt`` step.
     """
     steps = _copy_steps(pipeline)
     if corrupt_cfg is None:
+        return steps
+    from .pregenerated import fill_pregenerated_step
+
+    if fill_pregenerated_step(steps, corrupt_cfg):  # --corrupted-root: the cell's files instead
         return steps
     _refuse_corrupt_step(steps, "inserts its own")
     steps.insert(find_image_loading_step(steps) + 1, {"type": CORRUPT_TYPE, **dict(corrupt_cfg)})

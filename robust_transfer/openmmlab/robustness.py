@@ -40,6 +40,7 @@ from .batching import add_pace_flags, apply_pace, pace_extra
 from .corruption_choice import AUTO, describe_corruption_choice, resolve_backend
 from .pipeline import BATCH_BACKEND, CORRUPT_ON, check_test_pipeline, enable_batch_corruption
 from .runner import add_runner_flags, drop_pretrained_weights, env_rank, load_tool_config
+from .pregenerated import corrupted_root_defaults, prepare_corrupted_root
 from .tool_inputs import check_config_file, check_robustness_inputs, exit_with_error
 
 _CORRUPT_ON_HELP = (
@@ -91,6 +92,11 @@ def build_robustness_parser(task: str, description: str | None = None) -> argpar
                    help="robustness metrics to print at the end (default mPC)")
     p.add_argument("--final-prints-aggregate", choices=["all", "benchmark"], default="benchmark",
                    help="average over the benchmark corruptions (default) or all of them")
+    p.add_argument("--corrupted-root", metavar="DIR",
+                   help="read each cell's corrupted images from this tree (written by `robust-transfer "
+                   "corrupt-dir IMAGES DIR --format png` with the same --seed and --backend; its "
+                   "manifest is checked against the grid before the model is built) instead of "
+                   "corrupting on the fly; same results. Not with --corrupt-on batch.")
     add_pace_flags(p)
     add_runner_flags(p, work_dir_help="folder for logs and (without --out) the results JSON")
     return p
@@ -156,6 +162,8 @@ def make_results(args: argparse.Namespace, cfg: Any, adapter: TaskAdapter, headl
     extra = {"corruptions": list(args.corruptions), "severities": list(args.severities),
              "framework_config": str(Path(args.config).resolve()), "corrupt_on": corrupt_on,
              **pace_extra(cfg, args)}
+    if getattr(args, "corrupted_root", None):
+        extra["corrupted_root"] = str(Path(args.corrupted_root).resolve())
     if getattr(args, "corruption_defaults", None):
         extra["corruption_defaults"] = dict(args.corruption_defaults)
     if args.shard:
@@ -227,6 +235,7 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
     try:  # every input checked before the model is built
         check_config_file(args.config)
         cells = cells_from_args(args)
+        corrupted_root_defaults(args)
         resolve_backend(args)
         cfg = load_robustness_config(args, adapter)
         headlines = adapter.headlines(cfg)
@@ -236,6 +245,8 @@ def robustness_main(argv: Sequence[str] | None, adapter: TaskAdapter) -> dict:
         if args.corrupt_on == "pipeline" and any(not cell.is_clean for cell in cells):
             check_test_pipeline(cfg)  # (batch mode: checked by enable_batch_corruption)
         check_robustness_inputs(args, cfg.work_dir, json_path, pkl_path)
+        if args.corrupted_root:
+            prepare_corrupted_root(args, cfg, cells, adapter.registry_scope)
         results = prepare_results(make_results(args, cfg, adapter, headlines), json_path, args.resume)
     except (ValueError, ResultsError) as error:
         exit_with_error(parser, str(error))
