@@ -89,7 +89,8 @@ def print_plan(plan: Plan, file=None, placements: Mapping[str, Placement] | None
     for note in plan.notes:
         print(f"# note: {note}", file=file)
     for number, step in enumerate(plan.steps, 1):
-        state = "done, skipped" if step.is_done() else "to run"
+        state = "done, skipped" if step.is_done() else \
+            "stale: an input changed, to run again" if step.done and step.done() else "to run"
         placement = placements.get(step.id)
         where = ""
         if placement is not None:
