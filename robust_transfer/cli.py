@@ -42,10 +42,11 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_summary(args) -> int:
-    from .report import load_many, summarize_results, summary_table, terminal_table
+    from .report import load_many, scope_line, summarize_results, summary_table, terminal_table
 
     models = [summarize_results(r, _scope(args.aggregate)) for r in load_many(args.results)]
     print(terminal_table(*summary_table(models)))
+    print(scope_line(models))
     return 0
 
 

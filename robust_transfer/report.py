@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from .corruptions import CORRUPTION_GROUPS
-from .metrics import REPORT_GROUPS, Summary, corruption_error_for_dataset, summarize
+from .metrics import (REPORT_GROUPS, Summary, corruption_error_for_dataset, scope_text,
+                      summarize_document)
 from .results import cells_by_int_severity, load_results
 from .tables import PAPER, prc_table, score_text
 
@@ -46,9 +47,7 @@ class ModelSummary:
 
 def summarize_results(results: Mapping, corruptions: Iterable[str] | None = None) -> ModelSummary:
     """Summaries of every headline metric of a results document."""
-    cells = cells_by_int_severity(results)
-    scope = list(corruptions) if corruptions is not None else None
-    return ModelSummary(results, {m: summarize(cells, m, scope) for m in results["metrics"]})
+    return ModelSummary(results, summarize_document(results, corruptions))
 
 
 def _pct(value: float | None, scale: float) -> str:
@@ -234,8 +233,15 @@ def write_report(results_list: Sequence[Mapping], out_dir: str | Path, *, plots:
                 [(b, x, 100 * y) for b, x, y in c["points"]], imagenet_metric,
                 f"{c['task']} {c['metric']} rPC (%)",
                 f"{c['transfer_mode']}: Spearman rho = {rho}", out / "plots" / name))
-    written["terminal"] = terminal_table(header, rows, title)
+    written["terminal"] = terminal_table(header, rows, title) + "\n" + scope_line(models)
     return written
+
+
+def scope_line(models: Sequence[ModelSummary]) -> str:
+    """Which corruptions and severities the tables' mPC covers, e.g. ``mPC over 15 corruptions
+    x severity 1``: the study evaluated severity 1 only, the full benchmark 1-5."""
+    scopes = sorted({scope_text(s) for model in models for s in model.summaries.values()})
+    return "mPC over " + ("; ".join(scopes) if scopes else "no cells")
 
 
 def _details_markdown(models: Sequence[ModelSummary]) -> str:
@@ -246,7 +252,8 @@ def _details_markdown(models: Sequence[ModelSummary]) -> str:
             groups = ", ".join(f"{g} {_pct(s.per_group[g], model.scale)}" for g in REPORT_GROUPS
                                if g in s.per_group)
             parts.append(f"P {_pct(s.P, model.scale)}, mPC {_pct(s.mPC, model.scale)}, "
-                         f"rPC {_pct(s.rPC, 1.0)}%; per group: {groups or '–'}\n")
+                         f"rPC {_pct(s.rPC, 1.0)}%; per group: {groups or '–'}; "
+                         f"mPC over {scope_text(s)}\n")
             if model.task == "classification":
                 cells = cells_by_int_severity(model.results)
                 label, error = corruption_error_for_dataset(cells, metric, model.results.get("dataset"),

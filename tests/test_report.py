@@ -117,3 +117,13 @@ def test_classification_details_name_the_corruption_error_that_fits_the_data_set
     write_report([r], tmp_path, plots=False)
     details = (tmp_path / "summary.md").read_text()
     assert label in details and absent not in details
+
+
+def test_a_run_of_the_studys_severity_is_complete_and_says_what_its_mean_covers(tmp_path):
+    r = detection_results("mrcnn_regular_s1", "regular", "full-network", severities=[1])
+    r["grid"] = {"corruptions": list(CORRUPTION_GROUPS["benchmark"]), "severities": [1]}
+    written = write_report([r], tmp_path, plots=False)
+    md = (tmp_path / "summary.md").read_text()
+    assert "| regular | full-network | 40.0 | 38.0 | 95.0 |" in md  # no '*': nothing planned is missing
+    assert "Missing cells" not in md
+    assert "mPC over 15 corruptions x severity 1" in written["terminal"]
