@@ -106,9 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reproduce_command(sub)
     add_status_command(sub)  # done / stale / pending steps of a suite
+    _add_report_commands(sub)
+    _add_results_commands(sub)
+    _add_demo_command(sub)
+    return parser
 
-    aggregate_help = ("corruptions that mPC averages over: benchmark (the 15, as in the papers), "
-                      "all (19, with hold-out) or any group name")
+
+AGGREGATE_HELP = ("corruptions that mPC averages over: benchmark (the 15, as in the papers), "
+                  "all (19, with hold-out) or any group name")
+
+
+def _add_report_commands(sub) -> None:
+    """``report`` (tables, plots, HTML page, cards) and ``summary`` (the P / mPC / rPC table)."""
     p = sub.add_parser("report", help="paper-shaped tables (terminal, Markdown, LaTeX, CSV, HTML), "
                                       "plots and model cards",
                        description="Summarise results files, of one suite or several at once: P, "
@@ -128,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric",
                    help="metric of the tables, e.g. bbox_mAP, segm_mAP, mIoU, top1 (default: "
                         "each task's headline metric); results without it are left out")
-    p.add_argument("--aggregate", default="benchmark", help=aggregate_help)
+    p.add_argument("--aggregate", default="benchmark", help=AGGREGATE_HELP)
     p.add_argument("--title", default="Robustness transfer", help="title of the tables and page")
     p.add_argument("--no-plots", action="store_true",
                    help="no PNG plots (the tables and the HTML page's heat maps stay)")
@@ -140,9 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print the P / mPC / rPC table of results files")
     p.add_argument("results", nargs="+", help="results JSON files")
-    p.add_argument("--aggregate", default="benchmark", help=aggregate_help)
+    p.add_argument("--aggregate", default="benchmark", help=AGGREGATE_HELP)
     p.set_defaults(func=_cmd_summary)
 
+
+def _add_results_commands(sub) -> None:
+    """``merge`` (shards of one evaluation) and ``export-mmdet`` (mmdet's pickle)."""
     p = sub.add_parser("merge", help="merge shard results of one evaluation",
                        description="Merge the results files of --shard i/n runs; refuses files "
                                    "of different models, configs, checkpoints, seeds or backends.")
@@ -158,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="coco", help="metric key prefix (mmdet writes 'coco/bbox_mAP')")
     p.set_defaults(func=_cmd_export_mmdet)
 
+
+def _add_demo_command(sub) -> None:
+    """``demo``: the study in miniature, or the corruptions on photographs (``--photos``)."""
     p = sub.add_parser("demo", help="the embedded default: the whole study in miniature "
                                     "(--photos: the corruptions on real photographs)",
                        description="Runs the benchmark suite configs/demo.yaml through the "
@@ -189,7 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
     photos.add_argument("--image-size", type=int, default=224,
                         help="short side the photographs are resized to (default: 224)")
     p.set_defaults(func=_cmd_demo)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

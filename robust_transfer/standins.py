@@ -140,6 +140,34 @@ def _noise_augment(images, generator, seed: int, step: int):
     return out
 
 
+def _train_standin(net, train_images, train_labels, normalise, generator, *, name: str,
+                   augment: str, steps: int, batch_size: int, lr: float, seed: int) -> None:
+    """SGD with a one-cycle schedule on random flipped (and, for ``noise``, noise-augmented)
+    batches drawn from ``generator``; leaves ``net`` in eval mode."""
+    import torch
+
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(steps, 1),
+                                                   pct_start=0.2)
+    net.train()
+    for step in range(steps):
+        index = torch.randint(len(train_images), (batch_size,), generator=generator)
+        batch = train_images[index]
+        flip = torch.rand(batch_size, generator=generator) < 0.5
+        batch[flip] = batch[flip].flip(-1)
+        if augment == "noise":
+            batch = _noise_augment(batch, generator, seed, step)
+        loss = torch.nn.functional.cross_entropy(net(normalise(batch)), train_labels[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if (step + 1) % 50 == 0 or step + 1 == steps:
+            print(f"[stand-in {name}] step {step + 1}/{steps} loss {loss.item():.3f}",
+                  file=sys.stderr, flush=True)
+    net.eval()
+
+
 def pretrain_standin(out: str | Path, *, name: str, layout: str = "torchvision",
                      augment: str = "none", steps: int = 150, batch_size: int = 32,
                      lr: float = 0.05, seed: int = 0, num_train: int = 2000, num_test: int = 100,
@@ -182,26 +210,8 @@ def pretrain_standin(out: str | Path, *, name: str, layout: str = "torchvision",
         return (batch_uint8.float() / 255.0 - mean) / std
 
     net = torchvision.models.resnet18(num_classes=PRETRAIN_CLASSES)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=max(steps, 1),
-                                                   pct_start=0.2)
-    net.train()
-    for step in range(steps):
-        index = torch.randint(len(train_images), (batch_size,), generator=generator)
-        batch = train_images[index]
-        flip = torch.rand(batch_size, generator=generator) < 0.5
-        batch[flip] = batch[flip].flip(-1)
-        if augment == "noise":
-            batch = _noise_augment(batch, generator, seed, step)
-        loss = torch.nn.functional.cross_entropy(net(normalise(batch)), train_labels[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if (step + 1) % 50 == 0 or step + 1 == steps:
-            print(f"[stand-in {name}] step {step + 1}/{steps} loss {loss.item():.3f}",
-                  file=sys.stderr, flush=True)
-    net.eval()
+    _train_standin(net, train_images, train_labels, normalise, generator, name=name, augment=augment,
+                   steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     save_in_layout(net.state_dict(), out, layout, arch)
 
     test_images = torch.from_numpy(test_x).permute(0, 3, 1, 2).contiguous()

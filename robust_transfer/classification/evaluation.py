@@ -77,6 +77,47 @@ def _recipe(config: TransferConfig) -> str:
     return recipe
 
 
+def _check_corruption_source(config: TransferConfig, source: str, corrupted_names: list[str]) -> None:
+    """Refuse, before any model is loaded, corruptions the CIFAR-C folder lacks or the library
+    does not know (its message, rather than one from inside a data-loader worker)."""
+    if source == "cifar-c":
+        available = set(cifar_c_corruptions(config.cifar_c_dir))
+        missing = [name for name in corrupted_names if name not in available]
+        if missing:
+            raise FileNotFoundError(
+                f"--cifar10c-dir {config.cifar_c_dir} has no {', '.join(missing)} "
+                f"(available: {', '.join(sorted(available)) or 'none'})")
+    if source == "on-the-fly" and corrupted_names:
+        from ..corruptions import corrupt
+
+        corrupt(np.zeros((32, 32, 3), np.uint8), corrupted_names[0], 1,
+                backend=config.corruption_backend)
+
+
+def _new_results_document(config: TransferConfig, source: str, checkpoint_path, checkpoint: dict,
+                          backbone: str | None, *, test_images: int, corruption_seed: int,
+                          batched: bool) -> dict:
+    """The results document of one evaluation, before any cell."""
+    subset_tag = "" if config.eval_subset is None else f"[:{test_images}]"
+    dataset_name = (f"{config.dataset}-c{subset_tag}" if source == "cifar-c"
+                    else f"{config.dataset}-test{subset_tag}+library-corruptions")
+    return new_results(
+        task="classification", model=config.exp_name, backbone=backbone or config.backbone_name,
+        transfer_mode=config.transfer_mode, config=_recipe(config), checkpoint=str(Path(checkpoint_path).resolve()),
+        dataset=dataset_name, seed=corruption_seed if source == "on-the-fly" else config.seed,
+        backend=config.corruption_backend if source == "on-the-fly" else "cifar-c-files",
+        metrics=["top1"], primary_metric="top1", metric_scale=100.0,
+        extra={"corruption_source": source,
+               "cifar_c_dir": str(Path(config.cifar_c_dir).resolve()) if config.cifar_c_dir else None,
+               "corruption_parameters": "CIFAR-10-C (Hendrycks & Dietterich)" if source == "cifar-c"
+               else "ImageNet-C (robust_transfer.corruptions)",
+               "input_size": config.input_size, "test_images": test_images,
+               "checkpoint_epoch": int(checkpoint["epoch"]), "arch": config.arch,
+               "freeze_level": config.freeze_level, "model_path": config.model_path,
+               **({"corrupt_on": "device-batch" if batched else "data-loader"}
+                  if source == "on-the-fly" else {})})
+
+
 def evaluate_robustness(config: TransferConfig, checkpoint_path: str | Path, test: ImageArrays,
                         device: torch.device, *, backbone: str | None = None,
                         batched: bool | None = None) -> Path:
@@ -95,22 +136,7 @@ def evaluate_robustness(config: TransferConfig, checkpoint_path: str | Path, tes
                          "it needs --corruption-backend torch and no CIFAR-C folder")
     corruptions = config.eval_corruptions or "none"
     cells = build_cells(corruptions, [0, *config.severities])
-    corrupted_names = sorted({c.corruption for c in cells if not c.is_clean})
-    if source == "cifar-c":
-        available = set(cifar_c_corruptions(config.cifar_c_dir))
-        missing = [name for name in corrupted_names if name not in available]
-        if missing:
-            raise FileNotFoundError(
-                f"--cifar10c-dir {config.cifar_c_dir} has no {', '.join(missing)} "
-                f"(available: {', '.join(sorted(available)) or 'none'})")
-
-    if source == "on-the-fly" and corrupted_names:
-        # fail here with the library's message rather than inside a data-loader worker
-        from ..corruptions import corrupt
-
-        corrupt(np.zeros((32, 32, 3), np.uint8), corrupted_names[0], 1,
-                backend=config.corruption_backend)
-
+    _check_corruption_source(config, source, sorted({c.corruption for c in cells if not c.is_clean}))
     model, checkpoint = load_finetuned_model(checkpoint_path)
     model.to(device)
     indices = np.arange(len(test) if config.eval_subset is None else min(config.eval_subset, len(test)))
@@ -146,24 +172,9 @@ def evaluate_robustness(config: TransferConfig, checkpoint_path: str | Path, tes
         top1, _ = accuracy_and_loss(model, loader, device, desc=str(cell), progress=config.progress)
         return {"top1": top1}
 
-    subset_tag = "" if config.eval_subset is None else f"[:{len(indices)}]"
-    dataset_name = (f"{config.dataset}-c{subset_tag}" if source == "cifar-c"
-                    else f"{config.dataset}-test{subset_tag}+library-corruptions")
-    results = new_results(
-        task="classification", model=config.exp_name, backbone=backbone or config.backbone_name,
-        transfer_mode=config.transfer_mode, config=_recipe(config), checkpoint=str(Path(checkpoint_path).resolve()),
-        dataset=dataset_name, seed=corruption_seed if source == "on-the-fly" else config.seed,
-        backend=config.corruption_backend if source == "on-the-fly" else "cifar-c-files",
-        metrics=["top1"], primary_metric="top1", metric_scale=100.0,
-        extra={"corruption_source": source,
-               "cifar_c_dir": str(Path(config.cifar_c_dir).resolve()) if config.cifar_c_dir else None,
-               "corruption_parameters": "CIFAR-10-C (Hendrycks & Dietterich)" if source == "cifar-c"
-               else "ImageNet-C (robust_transfer.corruptions)",
-               "input_size": config.input_size, "test_images": len(indices),
-               "checkpoint_epoch": int(checkpoint["epoch"]), "arch": config.arch,
-               "freeze_level": config.freeze_level, "model_path": config.model_path,
-               **({"corrupt_on": "device-batch" if batched else "data-loader"}
-                  if source == "on-the-fly" else {})})
+    results = _new_results_document(config, source, checkpoint_path, checkpoint, backbone,
+                                    test_images=len(indices), corruption_seed=corruption_seed,
+                                    batched=batched)
     path = Path(config.results) if config.results else default_results_path(config)
     results = run_grid(cells, evaluate_cell, results, path, resume=config.resume,
                        images_per_cell=len(indices), progress=config.progress)

@@ -147,6 +147,47 @@ def prime_epoch_seed(config: TransferConfig, epoch: int) -> int:
     return stable_seed("classification-prime", int(seed), int(epoch))
 
 
+def _resume(config: TransferConfig, latest_path, model: nn.Module, optimizer, schedule
+            ) -> tuple[int, float | None, list]:
+    """(epochs done, best top-1, log rows) of the run to continue; (0, None, []) for a new one."""
+    if not latest_path.exists():
+        return 0, None, []
+    if not config.resume:
+        raise ValueError(f"{latest_path} exists: pass --resume to continue that run, or "
+                         "choose another --exp-name / --out-dir")
+    checkpoint = load_run_checkpoint(latest_path)
+    _check_resumable(checkpoint, config, latest_path)
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    schedule.load_state_dict(checkpoint["schedule"])
+    start_epoch = int(checkpoint["epoch"])
+    print(f"[resume] {latest_path}: {start_epoch} of {config.epochs} epochs done", file=sys.stderr)
+    return start_epoch, checkpoint.get("best_top1"), list(checkpoint.get("log", []))
+
+
+def _train_epoch(model: nn.Module, batches, optimizer, augment, device: torch.device,
+                 lr: float) -> tuple[float, int, int]:
+    """One pass over ``batches`` (a tqdm bar); returns (summed loss, correct, seen)."""
+    criterion = nn.CrossEntropyLoss()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for images, labels in batches:
+        images, labels = images.to(device, non_blocking=True), labels.to(device)
+        if augment is not None:
+            images = augment(images)  # in [0, 1]; the model normalises
+        logits = model(images)
+        loss = criterion(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.item() * len(labels)
+        correct += int((logits.argmax(1) == labels).sum())
+        seen += len(labels)
+        batches.set_postfix(loss=f"{loss_sum / seen:.3f}", top1=f"{100 * correct / seen:.1f}",
+                            lr=f"{lr:g}")
+    batches.close()
+    return loss_sum, correct, seen
+
+
 def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_norms: list[nn.Module],
         train_set, test_set, device: torch.device, *, extra: dict | None = None) -> dict:
     """Train ``model`` (its ``model.``-prefixed ``trainable`` parameters) for ``config.epochs``,
@@ -164,19 +205,7 @@ def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_n
                                 momentum=config.momentum, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.step_lr,
                                                gamma=config.step_lr_gamma)
-    start_epoch, best_top1, rows = 0, None, []
-    if latest_path.exists():
-        if not config.resume:
-            raise ValueError(f"{latest_path} exists: pass --resume to continue that run, or "
-                             "choose another --exp-name / --out-dir")
-        checkpoint = load_run_checkpoint(latest_path)
-        _check_resumable(checkpoint, config, latest_path)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        schedule.load_state_dict(checkpoint["schedule"])
-        start_epoch, best_top1 = int(checkpoint["epoch"]), checkpoint.get("best_top1")
-        rows = list(checkpoint.get("log", []))
-        print(f"[resume] {latest_path}: {start_epoch} of {config.epochs} epochs done", file=sys.stderr)
+    start_epoch, best_top1, rows = _resume(config, latest_path, model, optimizer, schedule)
     model.to(device)
 
     generator = torch.Generator()
@@ -184,7 +213,6 @@ def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_n
                                workers=config.workers, generator=generator, device=str(device))
     test_loader = make_loader(test_set, batch_size=config.eval_batch_size or config.batch_size,
                               shuffle=False, workers=config.workers, device=str(device))
-    criterion = nn.CrossEntropyLoss()
     augment = build_train_augment(config)
     if augment is not None:
         print(f"[transfer] PRIME on training batches: {augment.extra_repr()}", file=sys.stderr)
@@ -196,23 +224,9 @@ def fit(config: TransferConfig, model: nn.Module, trainable: list[str], frozen_n
             augment.manual_seed(prime_epoch_seed(config, epoch))
         set_train_mode(model, frozen_norms)
         lr = optimizer.param_groups[0]["lr"]
-        loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
                    disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
-        for images, labels in bar:
-            images, labels = images.to(device, non_blocking=True), labels.to(device)
-            if augment is not None:
-                images = augment(images)  # in [0, 1]; the model normalises
-            logits = model(images)
-            loss = criterion(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(labels)
-            correct += int((logits.argmax(1) == labels).sum())
-            seen += len(labels)
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", top1=f"{100 * correct / seen:.1f}", lr=f"{lr:g}")
-        bar.close()
+        loss_sum, correct, seen = _train_epoch(model, bar, optimizer, augment, device, lr)
         row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum / max(seen, 1),
                "train_top1": 100.0 * correct / max(seen, 1), "test_loss": None, "test_top1": None}
         is_best = False
