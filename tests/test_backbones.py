@@ -13,6 +13,7 @@ from robust_transfer.backbones import (SUPPORTED_FORMATS, catalogue, formats, ge
 from robust_transfer.backbones.files import save_atomically
 from robust_transfer.backbones.formats import (READERS, detect_checkpoint_format,
                                                extract_state_dict, register_format)
+from robust_transfer.study.suite import SuiteError, load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 SUITES = sorted((REPO / "configs").glob("*.yaml"))
@@ -32,10 +33,12 @@ def fresh_registries(monkeypatch):
 
 
 def _suite_backbones():
+    """(suite file, id, loaded backbone) of every published backbone, after the suite loader
+    filled in what the YAML leaves to the catalogue."""
     for path in SUITES:
-        for backbone_id, spec in yaml.safe_load(path.read_text()).get("backbones", {}).items():
-            if "standin" not in spec:  # the demo's stand-ins are built, not published
-                yield path.name, backbone_id, spec
+        for backbone_id, backbone in load_suite(path).backbones.items():
+            if backbone.standin is None:  # the demo's stand-ins are built, not published
+                yield path.name, backbone_id, backbone
 
 
 def test_the_study_backbones_are_catalogued():
@@ -51,20 +54,51 @@ def test_the_study_backbones_are_catalogued():
     assert len(set(files)) == len(files)
 
 
-@pytest.mark.parametrize("suite,backbone_id,spec", list(_suite_backbones()),
-                         ids=lambda v: v if isinstance(v, str) else "")
-def test_every_suite_backbone_agrees_with_the_catalogue(suite, backbone_id, spec):
-    entry = get_backbone(backbone_id)
+def _assert_agrees_with_catalogue(backbone, entry, tasks):
     for field in ("arch", "format", "checkpoint", "url", "label", "source"):
-        assert spec[field] == getattr(entry, field), (suite, backbone_id, field)
-    convert = spec.get("convert", {})
-    if "detection" in convert:
-        assert convert["detection"]["output"] == entry.mmdet_path
-        assert convert["detection"]["tool"] == entry.mmdet_converter
-    if "segmentation" in convert:
-        assert convert["segmentation"]["output"] == entry.mmseg_path
-        assert convert["segmentation"]["tool"] == catalogue.MMSEG_CONVERTER
-        assert convert["segmentation"]["args"] == ["--backbone", backbone_id]
+        assert getattr(backbone, field) == getattr(entry, field), field
+    if "detection" in tasks:
+        assert backbone.convert["detection"] == {"tool": entry.mmdet_converter,
+                                                 "output": entry.mmdet_path}
+    if "segmentation" in tasks:
+        assert backbone.convert["segmentation"] == {
+            "tool": catalogue.MMSEG_CONVERTER, "args": ["--backbone", entry.id],
+            "output": entry.mmseg_path}
+
+
+@pytest.mark.parametrize("suite,backbone_id,backbone", list(_suite_backbones()),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_every_suite_backbone_agrees_with_the_catalogue(suite, backbone_id, backbone):
+    tasks = load_suite(REPO / "configs" / suite).tasks
+    _assert_agrees_with_catalogue(backbone, get_backbone(backbone_id), tasks)
+
+
+def _suite_with_backbones(tmp_path, backbones: dict) -> Path:
+    raw = yaml.safe_load((REPO / "configs" / "fixed_feature.yaml").read_text())
+    raw["backbones"] = backbones
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_an_entry_giving_only_configs_gets_the_catalogue_facts(tmp_path):
+    configs = yaml.safe_load((REPO / "configs" / "fixed_feature.yaml").read_text())[
+        "backbones"]["ant"]["configs"]
+    suite = load_suite(_suite_with_backbones(tmp_path, {
+        "ant": {"configs": configs},
+        "ant_again": {"catalogue": "ant", "configs": configs, "label": "ANT, own label"}}))
+    _assert_agrees_with_catalogue(suite.backbones["ant"], get_backbone("ant"), suite.tasks)
+    again = suite.backbones["ant_again"]  # another key naming its catalogue id; label overridden
+    assert again.label == "ANT, own label" and again.checkpoint == "ANT_Model.pth"
+    assert again.convert["segmentation"]["args"] == ["--backbone", "ant"]
+
+
+@pytest.mark.parametrize("entry", [{}, {"catalogue": "nobody"}])
+def test_an_unknown_catalogue_id_is_a_one_line_suite_error(tmp_path, entry):
+    path = _suite_with_backbones(tmp_path, {"nobody": {"configs": {}, **entry}})
+    with pytest.raises(SuiteError, match=r"backbone 'nobody': unknown backbone 'nobody'; known: regular") as error:
+        load_suite(path)
+    assert "\n" not in str(error.value)
 
 
 def test_every_catalogued_backbone_is_in_a_suite():

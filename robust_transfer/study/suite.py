@@ -260,6 +260,8 @@ def _backbone(name: str, spec, suite: Suite, where: str) -> Backbone:
     if not isinstance(spec, dict):
         raise SuiteError(f"{where}: backbone {name!r} must be a mapping")
     bwhere = f"{where}: backbone {name!r}"
+    if "standin" not in spec and not spec.get("registered"):
+        spec = _with_catalogue_facts(name, spec, suite.tasks, bwhere)
     fields = {k: spec[k] for k in Backbone.__dataclass_fields__ if k in spec and k != "name"}
     if "standin" in spec:  # a backbone pre-trained by the plan itself (the demo)
         standin = {"layout": "torchvision", **(spec["standin"] or {})}
@@ -280,6 +282,39 @@ def _backbone(name: str, spec, suite: Suite, where: str) -> Backbone:
             if not suite.config(name, task, mode):
                 raise SuiteError(f"{bwhere}: no {task} config for mode {mode!r}")
     return backbone
+
+
+#: The facts a suite's backbone entry takes from the catalogue unless it gives them itself.
+_CATALOGUE_FIELDS = ("arch", "format", "checkpoint", "url", "label", "source", "sha256")
+
+
+def _with_catalogue_facts(name: str, spec: Mapping, tasks: list[str], bwhere: str) -> dict:
+    """``spec`` with what it leaves out filled from the backbone catalogue: the entry of its
+    ``catalogue:`` id, else of the suite's key. The suite then says only what is its own
+    (configs, released models, ImageNet numbers); what it does give wins over the catalogue."""
+    from ..backbones.catalogue import MMSEG_CONVERTER, get_backbone, list_backbones
+
+    catalogue_id = spec.get("catalogue", name)
+    if "catalogue" not in spec and name not in list_backbones() and \
+            all(spec.get(key) for key in ("arch", "format", "checkpoint")):
+        return dict(spec)  # a backbone described in full by the suite itself
+    try:
+        entry = get_backbone(catalogue_id)
+    except ValueError as error:
+        raise SuiteError(f"{bwhere}: {error}") from None
+    filled = {key: getattr(entry, key) for key in _CATALOGUE_FIELDS if getattr(entry, key) is not None}
+    filled.update({k: v for k, v in spec.items() if k != "catalogue"})
+    # Converters only for the suite's tasks: a CIFAR-10-only suite converts nothing.
+    converters = {"detection": {"tool": entry.mmdet_converter, "output": entry.mmdet_path},
+                  "segmentation": {"tool": MMSEG_CONVERTER, "args": ["--backbone", entry.id],
+                                   "output": entry.mmseg_path}}
+    convert = dict(spec.get("convert") or {})
+    for task, converter in converters.items():
+        if task in tasks and task not in convert and converter["output"]:
+            convert[task] = converter
+    if convert:
+        filled["convert"] = convert
+    return filled
 
 
 def _evaluation(raw: Mapping, where: str) -> Evaluation:
