@@ -3,8 +3,9 @@
 Each entry says what the backbone is (architecture, label, source project), where its published
 checkpoint comes from (URL, sha256 where known, the file name it is saved under, its layout --
 a name of :data:`.formats.SUPPORTED_FORMATS`) and which converted files the mmdet and mmseg
-configs load. The suites (``configs/*.yaml``) and the task configs name the same files; a test
-keeps them in agreement with this table until they refer to it by id.
+configs load. The suites (``configs/*.yaml``) refer to it by id (the suite loader fills every
+fact an entry leaves out); the task configs name the same files, and a test keeps them in
+agreement with this table.
 
 Look a backbone up with :func:`get_backbone`, list them with :func:`list_backbones`, and add
 your own with :func:`register_backbone` -- or once and for all in a ``backbones:`` YAML file
