@@ -28,18 +28,31 @@ def test_time_left_is_estimated_per_kind_of_step():
     convert, train_a, train_b, evaluate = (step("c", "convert", None), step("ta"), step("tb"),
                                            step("e", "evaluate"))
     progress = SuiteProgress([convert, train_a, train_b, evaluate], clock=clock)
-    assert progress.seconds_left() is None and "time left unknown" in progress.line()
+    assert progress.seconds_left() == (None, False) and "time left unknown" in progress.line()
     progress.start(convert); clock.now = 2
     progress.finish(convert, 2.0)
-    # nothing of kind "train" finished yet: every step is estimated at the mean of all (2 s)
-    assert progress.seconds_left() == 6.0
+    # no training or evaluation has finished: nothing left can be estimated yet
+    assert progress.seconds_left() == (None, False)
     progress.start(train_a); clock.now = 102
     progress.finish(train_a, 100.0)
-    # the second training is estimated like the first; the evaluation at the mean of all (51 s)
-    assert progress.seconds_left() == 151.0
+    # the second training is estimated like the first; the evaluation is not known: a lower bound
+    assert progress.seconds_left() == (100.0, False)
     progress.start(train_b); clock.now = 142
-    assert progress.seconds_left() == 60.0 + 51.0  # 40 s of the 100 s already ran
-    assert progress.line() == "2/4 steps, 1 running, 2m22s elapsed, about 1m51s left"
+    assert progress.seconds_left() == (60.0, False)  # 40 s of the 100 s already ran
+    assert progress.line() == "2/4 steps, 1 running, 2m22s elapsed, more than 1m00s left"
+    progress.finish(train_b, 100.0); progress.start(evaluate); clock.now = 150
+    progress.finish(evaluate, 8.0)
+    assert progress.line() == "4/4 steps, 2m30s elapsed"
+
+
+def test_estimate_is_complete_once_every_kind_left_has_finished_once():
+    clock = Clock()
+    steps = [step("e1", "evaluate"), step("e2", "evaluate"), step("e3", "evaluate")]
+    progress = SuiteProgress(steps, clock=clock)
+    progress.start(steps[0]); clock.now = 30
+    progress.finish(steps[0], 30.0)
+    assert progress.seconds_left() == (60.0, True)
+    assert progress.line().endswith("about 1m00s left")
 
 
 def test_steps_that_did_not_run_count_as_settled_and_take_no_time():
@@ -49,7 +62,7 @@ def test_steps_that_did_not_run_count_as_settled_and_take_no_time():
     progress.finish(steps[0])  # done already
     progress.start(steps[1]); clock.now = 10
     progress.finish(steps[1], 10.0)
-    assert progress.seconds_left() == 10.0  # one left, not divided by parallelism it cannot use
+    assert progress.seconds_left() == (10.0, True)  # one left, not divided by parallelism it cannot use
     progress.finish(steps[2])
     assert progress.line() == "3/3 steps, 10s elapsed"
 
@@ -61,4 +74,4 @@ def test_executor_prints_suite_progress(tmp_path, capsys):
     assert Executor(plan, mode="subprocess", jobs=1).run() == 0
     err = capsys.readouterr().err
     assert "finished step 0" in err and "suite: 1/3 steps" in err
-    assert "suite: 3/3 steps" in err and "left" in err.split("suite: 1/3 steps")[1].splitlines()[0]
+    assert "suite: 3/3 steps" in err and "about" in err.split("suite: 1/3 steps")[1].splitlines()[0]

@@ -2,8 +2,9 @@
 
 A suite mixes steps of very different lengths (a conversion takes seconds, a training hours), so
 the estimate is per kind of step: the mean duration of the finished steps of the same kind (and
-task), the mean of all finished steps for a kind not seen yet. Steps that were done already or
-skipped take no time. The work left is spread over the steps that run at once.
+task). While some kind of step has not finished once, the estimate covers only the kinds seen
+and is printed as a lower bound ("more than ..."). Steps that were done already or skipped take
+no time. The work left is spread over the steps that run at once.
 """
 from __future__ import annotations
 
@@ -55,24 +56,26 @@ class SuiteProgress:
 
     def _estimate(self, step: Step) -> float | None:
         same = self.durations.get(_kind(step))
-        if same:
-            return sum(same) / len(same)
-        every = [d for durations in self.durations.values() for d in durations]
-        return sum(every) / len(every) if every else None
+        return sum(same) / len(same) if same else None
 
-    def seconds_left(self) -> float | None:
-        """Estimated wall time until every step has settled; None before any step ran."""
-        now, total = self.clock(), 0.0
+    def seconds_left(self) -> tuple[float | None, bool]:
+        """(estimated wall time until every step has settled, whether every step left could be
+        estimated); (None, False) before any step of a kind still to come has finished."""
+        now, total, known, complete = self.clock(), 0.0, False, True
         for step in self.steps:
             if step.id in self.settled:
                 continue
             estimate = self._estimate(step)
             if estimate is None:
-                return None
+                complete = False
+                continue
+            known = True
             if step.id in self.running:
                 estimate = max(0.0, estimate - (now - self.running[step.id]))
             total += estimate
-        return total / min(self.parallel, max(1, len(self.steps) - len(self.settled)))
+        if not known and not complete:
+            return None, False
+        return total / min(self.parallel, max(1, len(self.steps) - len(self.settled))), complete
 
     def line(self) -> str:
         """``12/31 steps, 2 running, 4m10s elapsed, about 9m30s left``."""
@@ -80,7 +83,10 @@ class SuiteProgress:
         if self.running:
             parts.append(f"{len(self.running)} running")
         parts.append(f"{format_duration(self.clock() - self.started_at)} elapsed")
-        left = self.seconds_left()
+        left, complete = self.seconds_left()
         if len(self.settled) < len(self.steps):
-            parts.append("time left unknown" if left is None else f"about {format_duration(left)} left")
+            if left is None:
+                parts.append("time left unknown")
+            else:
+                parts.append(f"{'about' if complete else 'more than'} {format_duration(left)} left")
         return ", ".join(parts)
