@@ -31,7 +31,9 @@ mkdir -p "$DIR"
 PY=${PYTHON:-python3}
 skip='^(mmcv)=='; [[ $WITH_TORCH == 1 ]] || skip='^(mmcv|torch|torchvision)=='
 reqs=$(mktemp); trap 'rm -f "$reqs"' EXIT
-grep -vE "$skip" requirements.txt | grep -vE '^\s*(#|$)' > "$reqs"
+# mmengine and imagecorruptions come without their dependencies (they would add opencv-python
+# beside the pinned headless OpenCV; setup.sh installs them with --no-deps too).
+grep -vE "$skip" requirements.txt | grep -vE '^\s*(#|$)' | grep -vE '^(mmengine|imagecorruptions)==' > "$reqs"
 platforms=()
 for tag in manylinux_2_28 manylinux_2_27 manylinux_2_24 manylinux_2_17 manylinux2014 manylinux1; do
   platforms+=(--platform "${tag}_x86_64")
@@ -39,6 +41,8 @@ done
 echo "[fetch_wheels] Python $PYVER wheels into $DIR"
 "$PY" -m pip download -q --only-binary=:all: --python-version "$PYVER" --implementation cp \
   "${platforms[@]}" -r "$reqs" -d "$DIR"
+"$PY" -m pip download -q --no-deps --only-binary=:all: --python-version "$PYVER" --implementation cp \
+  "${platforms[@]}" $(grep -E '^(mmengine|imagecorruptions)==' requirements.txt) -d "$DIR"
 # pip reads an sdist's metadata even to download it, and mmcv's setup.py needs pkg_resources
 # and bdist_wheel to do so: a throwaway venv with the pinned setuptools and wheel has both.
 tools=$(mktemp -d); trap 'rm -rf "$reqs" "$tools"' EXIT

@@ -46,12 +46,15 @@ VENV_FLAGS=(); [[ $SYSTEM_TORCH == 1 ]] && VENV_FLAGS=(--system-site-packages)
 "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$PY" -m venv --clear "${VENV_FLAGS[@]}" "$VENV"
 [[ -n ${RT_WHEELS:-} ]] || "${PIP[@]}" install -q --upgrade "pip>=24"
 
-# Everything except the three packages that must not pull (or build) mmcv on their own; with a
-# preinstalled torch, also every requirement the interpreter already has (in any version).
-grep -vE '^(mmcv|mmdet|mmsegmentation)==' requirements.txt > "$CACHE/requirements-base.txt"
+# Everything except the three packages that must not pull (or build) mmcv on their own, and the
+# two that would pull opencv-python beside the pinned headless OpenCV (installed with --no-deps
+# below); with a preinstalled torch, also every requirement the interpreter already has.
+NO_DEPS='^(mmengine|imagecorruptions)=='
+grep -vE '^(mmcv|mmdet|mmsegmentation)==' requirements.txt | grep -vE "$NO_DEPS" > "$CACHE/requirements-base.txt"
+grep -E "$NO_DEPS" requirements.txt > "$CACHE/requirements-nodeps.txt"
 cp requirements.txt "$CACHE/constraints.txt"
 if [[ $SYSTEM_TORCH == 1 ]]; then
-  "$VENV/bin/python" - "$CACHE/requirements-base.txt" "$CACHE/constraints.txt" <<'PYEOF'
+  "$VENV/bin/python" - "$CACHE/requirements-base.txt" "$CACHE/requirements-nodeps.txt" "$CACHE/constraints.txt" <<'PYEOF'
 import sys
 from importlib import metadata
 
@@ -62,7 +65,7 @@ def preinstalled(line):
     except metadata.PackageNotFoundError:
         return False
 
-for line in open(sys.argv[1]).read().splitlines():
+for line in [l for path in sys.argv[1:3] for l in open(path).read().splitlines()]:
     if preinstalled(line):
         print(f"[setup] keeping the preinstalled {line.split('==')[0]} {preinstalled(line)} "
               f"(requirements.txt: {line.strip()})")
@@ -75,6 +78,9 @@ PYEOF
 fi
 echo "[setup] installing base requirements (torch, numpy, ...)"
 "${PIP[@]}" install -q "${SOURCE[@]}" -r "$CACHE/requirements-base.txt" -c "$CACHE/constraints.txt"
+if [[ -s $CACHE/requirements-nodeps.txt ]]; then
+  "${PIP[@]}" install -q "${SOURCE[@]}" --no-deps -r "$CACHE/requirements-nodeps.txt"
+fi
 
 # CPU or CUDA ops, architectures, jobs and cache key: robust_transfer/environment.py decides.
 PLAN=$(PYTHONPATH=$ROOT "$VENV/bin/python" -m robust_transfer.environment plan) || exit 2
