@@ -45,6 +45,14 @@ VENV_FLAGS=(); [[ $SYSTEM_TORCH == 1 ]] && VENV_FLAGS=(--system-site-packages)
 # A venv whose creation was interrupted has no pip: create it again.
 "$VENV/bin/python" -m pip --version >/dev/null 2>&1 || "$PY" -m venv --clear "${VENV_FLAGS[@]}" "$VENV"
 [[ -n ${RT_WHEELS:-} ]] || "${PIP[@]}" install -q --upgrade "pip>=24"
+# A preinstalled torch that lives in a venv of its own (as /opt/torch/.venv on some GPU machines):
+# --system-site-packages reaches only the base interpreter's packages, so the parent venv's
+# site-packages are added after ours (with their .pth files) by a .pth file of ours.
+if [[ $SYSTEM_TORCH == 1 ]] && "$PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; then
+  own=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  "$PY" -c 'import site; print("\n".join(f"import site; site.addsitedir({d!r})" for d in site.getsitepackages()))' \
+    > "$own/_rt_parent_venv.pth"
+fi
 
 # Everything except the three packages that must not pull (or build) mmcv on their own, and the
 # two that would pull opencv-python beside the pinned headless OpenCV (installed with --no-deps
