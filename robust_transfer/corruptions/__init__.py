@@ -41,7 +41,6 @@ from ._groups import (
     resolve_corruptions,
 )
 from ._registry import get_numpy_corruption, registered_corruptions
-from ._seeding import SEED_SCHEME as _SEED_SCHEME  # noqa: F401
 from ._seeding import NUMPY_SEED_SCHEME, TORCH_SEED_SCHEME, seed_scheme
 from ._seeding import stream_digest as _stream_digest
 
