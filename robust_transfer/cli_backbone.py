@@ -138,6 +138,11 @@ def _cmd_imagenet_c(args: argparse.Namespace) -> int:
     return 0
 
 
+
+def _add_unsafe_load(parser) -> None:
+    parser.add_argument("--unsafe-load", action="store_true",
+                        help="torch.load with weights_only=False (only for files you trust)")
+
 def add_backbone_commands(subparsers) -> None:
     """Register ``backbone`` (``list``, ``add``) and ``imagenet-c`` on ``subparsers``."""
     _add_backbone_command(subparsers)
@@ -167,8 +172,7 @@ def _add_backbone_command(subparsers) -> None:
     q.add_argument("--format", default=None, help="checkpoint layout (default: detected)")
     q.add_argument("--label", default=None, help="the name in tables and plots (default: the id)")
     q.add_argument("--replace", action="store_true", help="overwrite an entry of the same id")
-    q.add_argument("--unsafe-load", action="store_true",
-                   help="torch.load with weights_only=False (only for files you trust)")
+    _add_unsafe_load(q)
     q.set_defaults(func=_cmd_backbone_add)
     q = actions.add_parser("convert", help="write a backbone's mmdet, mmseg and classification files",
                            description="Converts a catalogued backbone's checkpoint to the files "
@@ -184,8 +188,7 @@ def _add_backbone_command(subparsers) -> None:
                    default=["mmdet", "mmseg", "classification"], help="which files (default all three)")
     q.add_argument("--root", default=".", help="repository root the catalogue's paths are relative "
                                                "to (default: the current folder)")
-    q.add_argument("--unsafe-load", action="store_true",
-                   help="torch.load with weights_only=False (only for files you trust)")
+    _add_unsafe_load(q)
     q.set_defaults(func=_cmd_backbone_convert)
 
 
@@ -225,7 +228,6 @@ def _add_imagenet_c_command(subparsers) -> None:
                         "next to --out)")
     p.add_argument("--robustness-metric", choices=list(ROBUSTNESS_METRICS), default="mce",
                    help="summary number: mce (as the study's suites), rpc or mpc (default mce)")
-    p.add_argument("--unsafe-load", action="store_true",
-                   help="torch.load with weights_only=False (only for files you trust)")
+    _add_unsafe_load(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_cmd_imagenet_c)
