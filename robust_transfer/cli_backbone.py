@@ -138,10 +138,10 @@ def _cmd_imagenet_c(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _add_unsafe_load(parser) -> None:
     parser.add_argument("--unsafe-load", action="store_true",
                         help="torch.load with weights_only=False (only for files you trust)")
+
 
 def add_backbone_commands(subparsers) -> None:
     """Register ``backbone`` (``list``, ``add``) and ``imagenet-c`` on ``subparsers``."""
