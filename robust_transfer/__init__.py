@@ -7,5 +7,5 @@ The front door of the corruption library is re-exported here::
 """
 from .corruptions import corrupt, get_corruption_names
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["corrupt", "get_corruption_names", "__version__"]
