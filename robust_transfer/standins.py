@@ -168,6 +168,30 @@ def _train_standin(net, train_images, train_labels, normalise, generator, *, nam
     net.eval()
 
 
+def _evaluate_standin(net, normalise, test_x, test_y, cells, results: dict, results_path: Path, *,
+                      seed: int) -> dict:
+    """Top-1 of ``net`` on the test images, clean and under each corrupted cell, written anew to
+    ``results_path`` through the shared grid runner; returns the results document."""
+    import torch
+
+    from .corruptions import corrupt_batch
+    from .grid import run_grid
+
+    test_images = torch.from_numpy(test_x).permute(0, 3, 1, 2).contiguous()
+    test_labels = torch.from_numpy(test_y)
+    keys = [f"test-{i}" for i in range(len(test_images))]
+
+    def evaluate(cell) -> dict[str, float]:
+        images = test_images if cell.is_clean else corrupt_batch(
+            test_images, cell.corruption, cell.severity, seed=seed, keys=keys)
+        with torch.no_grad():
+            predictions = net(normalise(images)).argmax(1)
+        return {"top1": 100.0 * float((predictions == test_labels).float().mean())}
+
+    results_path.unlink(missing_ok=True)
+    return run_grid(cells, evaluate, results, results_path, progress=False)
+
+
 def pretrain_standin(out: str | Path, *, name: str, layout: str = "torchvision",
                      augment: str = "none", steps: int = 150, batch_size: int = 32,
                      lr: float = 0.05, seed: int = 0, num_train: int = 2000, num_test: int = 100,
@@ -183,7 +207,7 @@ def pretrain_standin(out: str | Path, *, name: str, layout: str = "torchvision",
     import torchvision
 
     from .datasets.synthetic import synthetic_cifar_split
-    from .grid import build_cells, run_grid
+    from .grid import build_cells
     from .metrics import summarize
     from .results import cells_by_int_severity, new_results, save_results
 
@@ -214,19 +238,6 @@ def pretrain_standin(out: str | Path, *, name: str, layout: str = "torchvision",
                    steps=steps, batch_size=batch_size, lr=lr, seed=seed)
     save_in_layout(net.state_dict(), out, layout, arch)
 
-    test_images = torch.from_numpy(test_x).permute(0, 3, 1, 2).contiguous()
-    test_labels = torch.from_numpy(test_y)
-    keys = [f"test-{i}" for i in range(num_test)]
-
-    def evaluate(cell) -> dict[str, float]:
-        from .corruptions import corrupt_batch
-
-        images = test_images if cell.is_clean else corrupt_batch(
-            test_images, cell.corruption, cell.severity, seed=seed, keys=keys)
-        with torch.no_grad():
-            predictions = net(normalise(images)).argmax(1)
-        return {"top1": 100.0 * float((predictions == test_labels).float().mean())}
-
     results = new_results(
         task="pretraining", model=f"standin_{name}", backbone=name, transfer_mode="pre-training",
         config=f"torchvision {arch}, {steps} SGD steps of {batch_size}, lr {lr}, augment={augment}",
@@ -236,8 +247,7 @@ def pretrain_standin(out: str | Path, *, name: str, layout: str = "torchvision",
     cells = build_cells(corruptions, [0, *severities])
     stem = out.with_suffix("")
     results_path = stem.with_name(stem.name + ".pretraining.json")
-    results_path.unlink(missing_ok=True)
-    results = run_grid(cells, evaluate, results, results_path, progress=False)
+    results = _evaluate_standin(net, normalise, test_x, test_y, cells, results, results_path, seed=seed)
     summary = summarize(cells_by_int_severity(results), "top1",
                         sorted({c.corruption for c in cells if not c.is_clean}))
     robustness = {"backbone": name, "metric": ROBUSTNESS_METRIC,
