@@ -11,6 +11,7 @@ from typing import Sequence
 from .. import plots
 from ..corruptions import CORRUPTION_GROUPS
 from ..results import cells_by_int_severity
+from ..tables import ScoreStyle, score_text
 from .inputs import Entry
 from .study_tables import MISSING
 
@@ -64,5 +65,9 @@ def heat_map_table(entry: Entry, metric: str | None = None) -> str:
             f"{head}<th>mean</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
+#: The page's score texts: the tables' percent style, with the page's missing mark.
+HTML_STYLE = ScoreStyle(missing=MISSING)
+
+
 def _pct(value: float | None, scale: float) -> str:
-    return MISSING if value is None else f"{100.0 * value / scale:.1f}"
+    return score_text(value, scale, HTML_STYLE)

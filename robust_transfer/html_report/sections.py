@@ -7,6 +7,7 @@ from html import escape
 from typing import Mapping, Sequence
 
 from ..metrics import REPORT_GROUPS, scope_text
+from ..tables import rpc_text, score_text
 from . import figures
 from .cards import corruption_error
 from .inputs import Entry
@@ -108,9 +109,9 @@ def _metrics_table(entry: Entry) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("metric", "P", "mPC", "rPC", *groups, "mPC over"))
     rows = []
     for metric, s in entry.summaries.items():
-        pct = (lambda v: MISSING if v is None else f"{100.0 * v / entry.scale:.1f}")
+        pct = (lambda v: score_text(v, entry.scale, figures.HTML_STYLE))
         cells = [pct(s.P), pct(s.mPC) + ("" if s.complete else "*"),
-                 MISSING if s.rPC is None else f"{100.0 * s.rPC:.1f}"]
+                 rpc_text(s.rPC, figures.HTML_STYLE)]
         cells += [pct(s.per_group.get(g)) for g in groups] + [escape(scope_text(s))]
         rows.append(f"<tr><th>{escape(metric)}</th>{''.join(f'<td>{c}</td>' for c in cells)}</tr>")
     return f'<table class="metrics"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
