@@ -131,8 +131,7 @@ class Fingerprints:
 
     def digest(self, step: Step) -> str:
         """The step's current fingerprint."""
-        text = json.dumps(self.inputs(step), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _digest_of(self.inputs(step))
 
     def recorded(self, step: Step) -> dict | None:
         """The fingerprint document written when the step last succeeded (None: none)."""
@@ -160,7 +159,8 @@ class Fingerprints:
         path = sidecar_path(step)
         if path is None:
             return
-        document = {"step": step.id, "fingerprint": self.digest(step), "inputs": self.inputs(step)}
+        inputs = self.inputs(step)
+        document = {"step": step.id, "fingerprint": _digest_of(inputs), "inputs": inputs}
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(document, indent=1, sort_keys=True, default=str) + "\n")
@@ -173,6 +173,12 @@ class Fingerprints:
         for path in [sidecar_path(step), *step.makes]:
             if path is not None and Path(path).is_file():
                 Path(path).unlink()
+
+
+def _digest_of(inputs: Mapping) -> str:
+    """The fingerprint of an inputs document (:meth:`Fingerprints.inputs`)."""
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def changed_inputs(before: Mapping, now: Mapping) -> list[str]:
