@@ -146,14 +146,7 @@ class CorruptDataPreprocessor(WrappingDataPreprocessor):
                              f"got {channel_order!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        if isinstance(preprocessor, torch.nn.Module):
-            inner = preprocessor
-        elif isinstance(preprocessor, Mapping) and "type" in preprocessor:
-            inner = self._registry().build(dict(preprocessor))
-        else:
-            raise ValueError("CorruptDataPreprocessor needs preprocessor=dict(type=..., ...) (the "
-                             f"task's own data preprocessor), got {preprocessor!r}")
-        self.preprocessor = inner
+        self._set_inner(preprocessor, "CorruptDataPreprocessor")
         self.seed = int(seed)
         self.channel_order = channel_order
         self.native_inputs = bool(native_inputs)

@@ -86,7 +86,6 @@ class PRIMEDataPreprocessor(WrappingDataPreprocessor):
         non_blocking: as in mmengine's ``BaseDataPreprocessor``.
     """
 
-    #: registry the inner preprocessor is built from (set by the registered subclasses)
     def __init__(self, preprocessor: Mapping | torch.nn.Module, prime: Mapping | None = None,
                  seed: int = 0, input_scale: float = 255.0, channel_order: str = "auto",
                  non_blocking: bool = False):
@@ -96,20 +95,13 @@ class PRIMEDataPreprocessor(WrappingDataPreprocessor):
                              f"got {channel_order!r}")
         if not input_scale > 0:
             raise ValueError(f"input_scale must be > 0, got {input_scale!r}")
-        if isinstance(preprocessor, torch.nn.Module):
-            inner, inner_cfg = preprocessor, {}
-        elif isinstance(preprocessor, Mapping) and "type" in preprocessor:
-            inner_cfg = dict(preprocessor)
-            inner = self._registry().build(inner_cfg)
-        else:
-            raise ValueError("PRIMEDataPreprocessor needs preprocessor=dict(type=..., ...) (the "
-                             f"task's own data preprocessor), got {preprocessor!r}")
-        self.preprocessor = inner
+        self._set_inner(preprocessor, "PRIMEDataPreprocessor")
         self.prime = PRIME.from_config(prime)
         self.seed = int(seed)
         self.input_scale = float(input_scale)
         if channel_order == "auto":
-            channel_order = "rgb" if inner_cfg.get("rgb_to_bgr") else "bgr"
+            from_cfg = isinstance(preprocessor, Mapping)  # (a module: no rgb_to_bgr to read)
+            channel_order = "rgb" if from_cfg and preprocessor.get("rgb_to_bgr") else "bgr"
         self.channel_order = channel_order
         self._calls = 0
         self._last_iter: int | None = None

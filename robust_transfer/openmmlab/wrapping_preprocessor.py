@@ -17,6 +17,20 @@ class WrappingDataPreprocessor(BaseDataPreprocessor):
 
     _registry_name: str | None = None
 
+    def _set_inner(self, preprocessor: Mapping | Any, owner: str) -> None:
+        """``self.preprocessor``: ``preprocessor`` itself when it is a module, else built from
+        its config dict by the framework's registry; ``ValueError`` (naming ``owner``) otherwise."""
+        import torch
+
+        if isinstance(preprocessor, torch.nn.Module):
+            inner = preprocessor
+        elif isinstance(preprocessor, Mapping) and "type" in preprocessor:
+            inner = self._registry().build(dict(preprocessor))
+        else:
+            raise ValueError(f"{owner} needs preprocessor=dict(type=..., ...) (the task's own data "
+                             f"preprocessor), got {preprocessor!r}")
+        self.preprocessor = inner
+
     @classmethod
     def _registry(cls):
         if cls._registry_name == "mmdet":
