@@ -151,7 +151,7 @@ def plan_build(machine: Machine, env: Mapping[str, str] = os.environ) -> BuildPl
                      cache_key=cache_key(machine.torch_version, machine.torch_cuda, arch_list))
 
 
-def _run_ops(device: str) -> None:
+def run_ops(device: str) -> None:
     """nms and RoIAlign on ``device``, checked against values worked out by hand."""
     import torch
     from mmcv.ops import RoIAlign, nms
@@ -178,7 +178,7 @@ def check_ops(expect: str) -> list[str]:
 
     try:
         from mmcv.ops import get_compiling_cuda_version
-        _run_ops("cpu")
+        run_ops("cpu")
     except Exception as error:  # noqa: BLE001 - any failure means the build is unusable
         return [f"mmcv's compiled ops do not run on the CPU ({type(error).__name__}: {error}); "
                 "delete the cached wheel and run scripts/setup.sh again"]
@@ -191,7 +191,7 @@ def check_ops(expect: str) -> list[str]:
     if not torch.cuda.is_available():
         return []
     try:
-        _run_ops("cuda")
+        run_ops("cuda")
     except Exception as error:  # noqa: BLE001
         name = torch.cuda.get_device_name(0)
         major, minor = torch.cuda.get_device_capability(0)
