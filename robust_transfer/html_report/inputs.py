@@ -101,9 +101,7 @@ def build_entries(documents: Sequence[tuple[Mapping, Path | None]], metric: str 
     """
     scope = list(corruptions) if corruptions is not None else None
     if metric is not None:
-        held = sorted({m for doc, _ in documents for m in doc["metrics"]})
-        if metric not in held:
-            raise ValueError(f"no results hold metric {metric!r}; they hold: {', '.join(held)}")
+        check_metric_held([doc for doc, _ in documents], metric)
     entries: list[Entry] = []
     notes: list[str] = []
     seen: dict[str, Path | None] = {}
@@ -148,9 +146,13 @@ def restrict_to_metric(documents: Sequence[Mapping], metric: str | None) -> list
     A metric no document holds is a ValueError listing the ones they do."""
     if metric is None:
         return [dict(d) for d in documents]
-    chosen = [{**d, "metrics": [metric], "primary_metric": metric} for d in documents
-              if metric in d["metrics"]]
-    if not chosen:
-        held = sorted({m for d in documents for m in d["metrics"]})
+    check_metric_held(documents, metric)
+    return [{**d, "metrics": [metric], "primary_metric": metric} for d in documents
+            if metric in d["metrics"]]
+
+
+def check_metric_held(documents: Sequence[Mapping], metric: str) -> None:
+    """ValueError listing the metrics the documents hold when none of them holds ``metric``."""
+    held = sorted({m for d in documents for m in d["metrics"]})
+    if metric not in held:
         raise ValueError(f"no results hold metric {metric!r}; they hold: {', '.join(held)}")
-    return chosen
