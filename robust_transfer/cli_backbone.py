@@ -8,9 +8,7 @@ as one line with exit status 2. docs/own-backbone.md walks through them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 DEFAULT_BACKBONES_FILE = "backbones.yaml"
@@ -30,12 +28,10 @@ def _cmd_backbone_list(args: argparse.Namespace) -> int:
 
 def _cmd_backbone_add(args: argparse.Namespace) -> int:
     """Check the checkpoint (readable, its layout, its architecture), then add the entry."""
-    import yaml
-
     from .backbones.catalogue import read_user_backbones, register_backbone
     from .backbones.classification import AUTO, load_imagenet_backbone
     from .backbones.resnet_family import infer_resnet_spec
-    from .output_paths import check_writable_file
+    from .output_paths import check_writable_file, write_yaml_atomically
     from .results import file_sha256
 
     target = check_writable_file(args.backbones, "--backbones")
@@ -49,11 +45,7 @@ def _cmd_backbone_add(args: argparse.Namespace) -> int:
     entries[args.id] = {"arch": arch, "checkpoint": str(checkpoint), "format": fmt,
                         "sha256": file_sha256(checkpoint), "label": args.label or args.id}
     register_backbone(args.id, **entries[args.id])  # validates the id; as loading the file would
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump({"backbones": entries}, handle, sort_keys=False)
-    os.replace(tmp, target)
+    write_yaml_atomically(target, {"backbones": entries})
     print(f"registered {args.id}: {arch}, {fmt} layout, {checkpoint} -> {target}")
     return 0
 

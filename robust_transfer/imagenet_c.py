@@ -218,10 +218,9 @@ def update_robustness_file(path: str | Path, backbone_id: str, value: float, met
     """Set ``values[backbone_id]`` in the ``{metric, values}`` YAML file ``path`` (created when
     missing) that ``robust-transfer report --imagenet-robustness`` reads; refuse a file of
     another metric. Written atomically. Returns the document."""
-    import os
-    import tempfile
-
     import yaml
+
+    from .output_paths import write_yaml_atomically
 
     path, label = Path(path), ROBUSTNESS_METRICS[metric]
     document = yaml.safe_load(path.read_text()) if path.exists() else None
@@ -234,9 +233,5 @@ def update_robustness_file(path: str | Path, backbone_id: str, value: float, met
     document["values"][backbone_id] = round(float(value), 4)
     if results_path is not None:
         document.setdefault("results", {})[backbone_id] = str(Path(results_path).resolve())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        yaml.safe_dump(document, handle, sort_keys=False)
-    os.replace(tmp, path)
+    write_yaml_atomically(path, document)
     return document

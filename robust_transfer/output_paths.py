@@ -4,6 +4,7 @@ A command that computes for minutes and then fails to save its result wastes the
 ends in a traceback; these checks turn an unwritable ``--out`` into one ValueError line up
 front. They create nothing: the nearest existing folder above the output is probed with a
 temporary file (``os.access`` alone says yes to root on a read-only mount).
+:func:`write_yaml_atomically` then writes a small YAML output whole or not at all.
 """
 from __future__ import annotations
 
@@ -48,3 +49,16 @@ def check_writable_folder(path: str | os.PathLike, what: str = "output folder") 
         raise ValueError(f"{what}: {path} is a file, not a folder")
     _probe_folder(_nearest_existing(path.absolute()), f"{what} {path}")
     return path
+
+
+def write_yaml_atomically(path: str | os.PathLike, document) -> None:
+    """``yaml.safe_dump`` ``document`` (keys in their order) to ``path`` through a temporary
+    file in the same folder renamed over it: readers see the old file or the whole new one."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        yaml.safe_dump(document, handle, sort_keys=False)
+    os.replace(tmp, path)
