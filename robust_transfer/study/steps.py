@@ -119,9 +119,11 @@ def missing_message(missing: Sequence[str]) -> str:
 
 def results_complete(path: Path, cells: Sequence[tuple[str, int]]) -> bool:
     """Whether the results file ``path`` holds every (corruption, severity) of ``cells``."""
+    from ..results import get_cell
+
     try:
         document = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    have = document.get("cells", {})
-    return all(str(s) in have.get(c, {}) for c, s in cells)
+    have = {"cells": document.get("cells", {})}
+    return all(get_cell(have, c, s) is not None for c, s in cells)
