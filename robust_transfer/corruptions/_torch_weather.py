@@ -56,9 +56,9 @@ def frost(x, severity, rng):
     image_weight, frost_weight = FROST_PARAMS[severity - 1]
     height, width = x.shape[-2:]
     indices = S.randint(rng, [FROST_TEXTURES_DRAWN] * rng.count)
-    textures = [_frost_texture(index, height, width, str(x.device)) for index in indices]
-    tops = S.randint(rng, [texture.shape[1] - height for texture in textures])
-    lefts = S.randint(rng, [texture.shape[2] - width for texture in textures])
+    sizes = [_frost_texture(index, height, width).shape[:2] for index in range(FROST_TEXTURES_DRAWN)]
+    tops = S.randint(rng, [sizes[index][0] - height for index in indices])
+    lefts = S.randint(rng, [sizes[index][1] - width for index in indices])
     out = _frost_crops(indices, tops, lefts, height, width, x.device).mul_(frost_weight)
     return out.add_(x, alpha=image_weight).clamp_(0, 255)
 
@@ -85,16 +85,19 @@ def _frost_crops(indices, tops, lefts, height: int, width: int, device,
 
 def _frost_stack(height: int, width: int, device: str) -> torch.Tensor:
     """The drawable textures enlarged for height x width, zero-padded to a common size and
-    stacked, (FROST_TEXTURES_DRAWN, 3, h, w) on ``device`` (cached; crops stay inside each
-    texture's own area, so the padding is never read)."""
-    cache_key = ("stack", height, width, device)
+    stacked, float32 (FROST_TEXTURES_DRAWN, 3, h, w) on ``device`` (cached per size and device;
+    crops stay inside each texture's own area, so the padding is never read)."""
+    cache_key = (height, width, device)
     if cache_key not in _FROST_CACHE:
-        textures = [_frost_texture(index, height, width, device)
-                    for index in range(FROST_TEXTURES_DRAWN)]
+        if len(_FROST_CACHE) >= 4:
+            _FROST_CACHE.clear()
+        textures = [_frost_texture(index, height, width) for index in range(FROST_TEXTURES_DRAWN)]
         stacked = torch.zeros((len(textures), 3) + tuple(max(t.shape[d] for t in textures)
-                                                         for d in (1, 2)), device=device)
+                                                         for d in (0, 1)), device=device)
         for index, texture in enumerate(textures):
-            stacked[index, :, :texture.shape[1], :texture.shape[2]] = texture
+            tensor = torch.from_numpy(np.ascontiguousarray(texture.transpose(2, 0, 1)))
+            stacked[index, :, :texture.shape[0], :texture.shape[1]] = tensor.to(
+                device=device, dtype=torch.float32)
         _FROST_CACHE[cache_key] = stacked
     return _FROST_CACHE[cache_key]
 
@@ -102,16 +105,10 @@ def _frost_stack(height: int, width: int, device: str) -> torch.Tensor:
 _FROST_CACHE: dict = {}
 
 
-def _frost_texture(index: int, height: int, width: int, device: str) -> torch.Tensor:
-    """Enlarged frost texture ``index`` as float32 (3, h, w) on ``device`` (cached)."""
-    texture = H.frost_texture_for_image(index, height, width)  # checks the package every call
-    cache_key = (index, height, width, device)
-    if cache_key not in _FROST_CACHE:
-        if len(_FROST_CACHE) >= 4 * len(H.FROST_TEXTURE_FILES):
-            _FROST_CACHE.clear()
-        tensor = torch.from_numpy(np.ascontiguousarray(texture.transpose(2, 0, 1)))
-        _FROST_CACHE[cache_key] = tensor.to(device=device, dtype=torch.float32)
-    return _FROST_CACHE[cache_key]
+def _frost_texture(index: int, height: int, width: int) -> np.ndarray:
+    """Frost texture ``index`` enlarged for height x width, RGB uint8 (h, w, 3) (cached in
+    ``_helpers``; the package is checked on every call)."""
+    return H.frost_texture_for_image(index, height, width)
 
 
 @register_torch_corruption
