@@ -19,12 +19,12 @@ import torch
 def map_images(fn, count: int) -> list:
     """[fn(0), ..., fn(count-1)] for CPU-only per-image work (JPEG coding, OpenCV), in up to
     ``torch.get_num_threads()`` threads: libjpeg and OpenCV release the GIL, so the threads run
-    in parallel. No draw happens inside, so the threading cannot change a result."""
+    in parallel (the kept :func:`cpu_pool`, not a new pool per call). No draw happens inside,
+    so the threading cannot change a result."""
     workers = min(count, torch.get_num_threads(), os.cpu_count() or 1)
     if workers <= 1:
         return [fn(i) for i in range(count)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, range(count)))
+    return list(cpu_pool(workers).map(fn, range(count)))
 
 
 
