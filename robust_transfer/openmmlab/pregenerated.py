@@ -224,7 +224,7 @@ def dataset_image_names(cfg: Any, registry_scope: str) -> list[str]:
 def prepare_corrupted_root(args: Any, cfg: Any, cells: Sequence[Cell], registry_scope: str) -> None:
     """``--corrupted-root``: check the tree against the grid and set the config up (in place);
     ``ValueError`` when the tree does not cover the run."""
-    tree = CorruptedTree(args.corrupted_root)
+    tree = open_tree(args.corrupted_root)
     seed = 0 if args.seed is None else int(args.seed)
     if any(not cell.is_clean for cell in cells):
         check_tree_covers_grid(tree, cells, dataset_image_names(cfg, registry_scope),
@@ -245,6 +245,6 @@ def corrupted_root_defaults(args: Any) -> None:
         args.corrupt_on = "pipeline"
     if args.backend in (None, "auto"):
         try:
-            args.backend = CorruptedTree(args.corrupted_root).manifest.get("backend", "numpy")
+            args.backend = open_tree(args.corrupted_root).manifest.get("backend", "numpy")
         except ValueError:
             args.backend = "numpy"  # (the tree's error is raised by prepare_corrupted_root)
