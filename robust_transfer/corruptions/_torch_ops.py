@@ -83,10 +83,10 @@ def scipy_gaussian_kernel1d(sigma: float, truncate: float) -> np.ndarray:
     return weights / weights.sum()
 
 
-@functools.lru_cache(maxsize=16)  # (size x size) float32 each: a few MB per image size
 def _filter_matrix(size: int, weights: tuple, mode: str, device: str) -> torch.Tensor:
     """(size, size) float32 matrix M with (M @ v)[i] = sum_j w[j] v[ext(i + j - r)]: a 1-D
-    correlation with the boundary rule folded in (see :func:`extend_index`)."""
+    correlation with the boundary rule folded in (see :func:`extend_index`). Not cached: only
+    its band blocks are kept (``_gaussian_band_blocks``), not the dense matrix as well."""
     weights = np.asarray(weights, dtype=np.float64)
     radius = len(weights) // 2
     rows = np.arange(size)[:, None]
