@@ -21,7 +21,7 @@ from .gpu_slots import GpuSlots, Placement
 from .layout import REPO, rel
 from .planners import PLANNERS
 from .progress import SuiteProgress
-from .steps import PYTHON, Plan, Step
+from .steps import Plan, Step
 from .suite import SuiteError
 
 #: Modules the fork executor imports once for the steps that are not a task's training or
@@ -185,7 +185,7 @@ class Executor:
             self.progress.finish(step)
             self._say(step, f"FAILED {step.title}: {error}")
             return None
-        argv = [self.python if a == PYTHON else a for a in argv]
+        argv = step.command(self.python, argv)
         self._forget_stale_output(step)
         log = self._log_path(step)
         where = ""

@@ -61,9 +61,9 @@ class Step:
         """Its output exists and complete, and (with fingerprints) of its current inputs."""
         return bool(self.done and self.done()) and (self.current is None or self.current(self))
 
-    def command(self, python: str = sys.executable) -> list[str]:
-        """The argv with the interpreter filled in."""
-        return [python if a == PYTHON else a for a in self.argv]
+    def command(self, python: str = sys.executable, argv: Sequence[str] | None = None) -> list[str]:
+        """The argv (or ``argv``, e.g. as :attr:`resolve` made it) with the interpreter filled in."""
+        return [python if a == PYTHON else a for a in (self.argv if argv is None else argv)]
 
     def environment(self, python: str = sys.executable) -> dict[str, str]:
         """The step's own environment variables, with the interpreter filled in."""
