@@ -27,11 +27,17 @@ CACHE=${RT_CACHE:-$HOME/.cache/robust-transfer}
 WHEELS=$CACHE/wheels
 STAMP=$VENV/.setup-stamp
 SETTINGS="cuda=${RT_CUDA:-auto} archs=${TORCH_CUDA_ARCH_LIST:-} wheels=${RT_WHEELS:-} system_torch=$SYSTEM_TORCH"
-REQ_HASH=$( (sha256sum requirements.txt pyproject.toml scripts/setup.sh robust_transfer/environment.py;
+REQ_HASH=$( (sha256sum requirements.txt pyproject.toml setup.py scripts/setup.sh robust_transfer/environment.py \
+                       robust_transfer/corruptions/*.c;
              echo "$SETTINGS") | sha256sum | cut -c1-16)
 start=$(date +%s)
 
 if [[ -f $STAMP && $(cat "$STAMP") == "$REQ_HASH" ]]; then
+  # The native module is built into the source tree: a clean (git clean -x) removes it.
+  if ! "$VENV/bin/python" -c "import robust_transfer.corruptions._philox_native" 2>/dev/null; then
+    echo "[setup] rebuilding the native Philox module"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+  fi
   echo "[setup] .venv is up to date ($VENV)"; exit 0
 fi
 mkdir -p "$WHEELS"

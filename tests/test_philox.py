@@ -85,8 +85,56 @@ def test_block_writer_equals_integer_arithmetic():
 
 def test_portable_products_give_the_same_streams(monkeypatch):
     fast = _streams(["a", "b"]).words((3, 50))
+    monkeypatch.setattr(_philox, "native", None)  # the tensor-op forms, not the compiled one
     monkeypatch.setitem(_philox._WRAPPING, "cpu", False)
     assert torch.equal(_streams(["a", "b"]).words((3, 50)), fast)
+
+
+def test_native_module_is_built():
+    # setup.sh builds it (pip install -e .); without it the CPU draws are ~3x slower.
+    assert _philox.native is not None, "run scripts/setup.sh (or pip install -e .) to build it"
+
+
+@pytest.mark.parametrize("shape", ((1,), (7,), (3, 41, 43), (2, 65537)))
+def test_native_words_equal_the_tensor_ops(monkeypatch, shape):
+    if _philox.native is None:
+        pytest.skip("the native module is not built (test_native_module_is_built says why)")
+    keys = [(0, 0), (MASK, MASK), (0x243F6A88, 0x85A308D3)]
+    native = PhiloxStreams(keys, "cpu")
+    native._calls = MASK - 1  # subsequences near 2**32 too
+    native_words = [native.words(shape), native.words(shape)]
+    monkeypatch.setattr(_philox, "native", None)
+    tensor_ops = PhiloxStreams(keys, "cpu")
+    tensor_ops._calls = MASK - 1
+    assert all(torch.equal(a, tensor_ops.words(shape)) for a in native_words)
+
+
+def test_native_poisson_inversion_equals_the_tensor_ops(monkeypatch):
+    if _philox.native is None:
+        pytest.skip("the native module is not built (test_native_module_is_built says why)")
+    levels = torch.arange(256.0).repeat(2, 40)  # every grey level, words of all sizes
+    for photons in (60, 3):
+        native = _streams(["p", "q"]).poisson_uint8_levels(levels, photons)
+        with monkeypatch.context() as patch:
+            patch.setattr(_philox, "native", None)
+            tensor_ops = _streams(["p", "q"]).poisson_uint8_levels(levels, photons)
+        assert torch.equal(native, tensor_ops)
+
+
+def test_native_functions_refuse_mismatched_buffers():
+    if _philox.native is None:
+        pytest.skip("the native module is not built (test_native_module_is_built says why)")
+    keys = np.zeros(2, dtype=np.int64)
+    with pytest.raises(ValueError, match="4 words per block"):
+        _philox.native.philox_words(np.zeros(12, dtype=np.int64), keys, keys, 0)
+    with pytest.raises(ValueError, match="int64"):
+        _philox.native.philox_words(np.zeros(16, dtype=np.int32), keys, keys, 0)
+    thresholds, guide = _philox._poisson_tables(60.0, "cpu")
+    words = np.zeros(3, dtype=np.int64)
+    with pytest.raises(ValueError, match="level outside the table"):
+        _philox.native.poisson_invert(np.empty(3, dtype=np.int64), words,
+                                      np.array([0, 256, 1], dtype=np.int64), thresholds.numpy(),
+                                      guide.numpy(), _philox.GUIDE_BITS, _philox._TABLE_LENGTH)
 
 
 def _streams(names, device="cpu"):

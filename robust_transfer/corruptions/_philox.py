@@ -19,6 +19,10 @@ in order. So a draw never depends on the batch size, the device, or another imag
 Floats are derived from the words: uniform float32 in [0, 1) from the top 24 bits, uniform
 float64 from two words (53 bits), normals by Box-Muller (float32; CPU and CUDA agree to a few
 ulp of ``log``/``sin``/``cos``), Poisson by exact inversion (:func:`poisson_inverse_table`).
+
+On the CPU the words and the Poisson table search come from the compiled ``_philox_native``
+(``_philox_native.c``, built by ``pip install -e .``) when it is importable: the same integers
+(tested word for word) about ten times faster. Floats are always derived in tensor ops.
 """
 from __future__ import annotations
 
@@ -29,6 +33,11 @@ import numpy as np
 import torch
 
 from ._seeding import stream_digest
+
+try:  # the compiled CPU form of the integer work (setup.py; optional, the same bits)
+    from . import _philox_native as native
+except ImportError:  # no C compiler at install time: the tensor-op form below
+    native = None
 
 # Philox 4x32 constants (Random123): round multipliers and the Weyl key increments.
 PHILOX_M0 = 0xD2511F53
@@ -186,6 +195,9 @@ class PhiloxStreams:
         if blocks > _MASK32 or subsequence > _MASK32:
             raise ValueError(f"a draw of {size} values is too large for one Philox stream")
         out = torch.empty((self.count, blocks, 4), dtype=torch.int64, device=self.device)
+        if self.device.type == "cpu" and native is not None:
+            native.philox_words(out.numpy(), self._k0.numpy(), self._k1.numpy(), subsequence)
+            return out.reshape(self.count, 4 * blocks)[:, :size].reshape((self.count,) + shape)
         # On the CPU, chunks whose temporaries stay in the L2 cache are ~3x faster (measured on
         # the 2-core development machine); on a GPU one launch per op over everything is best.
         step = blocks if self.device.type != "cpu" else max(1, CPU_CHUNK_BLOCKS // self.count)
@@ -314,6 +326,12 @@ def _invert_poisson_table(words: torch.Tensor, whole_levels: torch.Tensor,
     thresholds, guide = _poisson_tables(photons, str(words.device))
     flat_words = words.reshape(-1)
     levels = whole_levels.reshape(-1)
+    if words.device.type == "cpu" and native is not None:
+        counts = torch.empty_like(flat_words)
+        native.poisson_invert(counts.numpy(), flat_words.contiguous().numpy(),
+                              levels.contiguous().numpy(), thresholds.numpy(), guide.numpy(),
+                              GUIDE_BITS, _TABLE_LENGTH)
+        return counts.reshape(words.shape)
     position = guide.index_select(0, (levels << GUIDE_BITS) + (flat_words >> (32 - GUIDE_BITS)))
     step = thresholds.index_select(0, position) <= flat_words
     position = position + step  # the first step, for every word at once
