@@ -147,41 +147,54 @@ def glass_shuffle_sources(height: int, width: int, max_delta: int,
     gives, for every scanned pixel, the chain's last link, which reads an old value. We resolve
     all chains at once by pointer doubling (O(log chain length) parallel gathers): exact, not
     an approximation. Returns (N, H*W) int64 indices into the flattened original image.
+
+    Worked over the whole batch's flattened pixels (index image * H*W + pixel), unscanned
+    pixels reading themselves: a pixel reading a later *unscanned* pixel may then link to it,
+    as that one's chain ends there on its own old value, so no scanned-area test is needed.
     """
     count, iterations, n_rows, n_cols = draws.shape[:4]
     device = draws.device
     area = height * width
-    sources = torch.arange(area, device=device).repeat(count, 1)
     if n_rows <= 0 or n_cols <= 0:
-        return sources
-    d = max_delta
-    rows = torch.arange(d + 1, d + 1 + n_rows, device=device)
-    cols = torch.arange(d + 1, d + 1 + n_cols, device=device)
-    positions = (rows[:, None] * width + cols[None, :]).reshape(-1)  # scanned, ascending
-    cells = n_rows * n_cols
-    grid_row = torch.arange(n_rows, device=device).repeat_interleave(n_cols)  # of each cell
-    grid_col = torch.arange(n_cols, device=device).repeat(n_rows)
-    cell_offsets = (torch.arange(count, device=device) * cells)[:, None]
-    self_links = torch.arange(count * cells, device=device)
+        return torch.arange(area, device=device).repeat(count, 1)
+    identity = torch.arange(count * area, device=device)
+    # With d = 1 every draw is -1 or 0: nothing reads a later pixel, so there are no chains.
+    chains_possible = max_delta >= 2
+    sources = None
     for step in range(iterations):
-        dx = draws[:, step, ..., 0].reshape(count, cells).long()
-        dy = draws[:, step, ..., 1].reshape(count, cells).long()
-        read = positions + dy * width + dx  # (N, cells): the position each scanned pixel reads
-        row_of_read, col_of_read = grid_row + dy, grid_col + dx  # in scanned-grid coordinates
-        inside = ((row_of_read >= 0) & (row_of_read < n_rows)
-                  & (col_of_read >= 0) & (col_of_read < n_cols))
-        chained = inside & (read > positions)
-        target = (row_of_read * n_cols + col_of_read + cell_offsets).reshape(-1)
-        link = torch.where(chained.reshape(-1), target, self_links)
-        while True:  # pointer doubling: every link ends on its chain's last cell
-            jumped = link.index_select(0, link)
-            if torch.equal(jumped, link):
-                break
-            link = jumped
-        final_read = read.reshape(-1).index_select(0, link).view(count, cells)
-        updated = torch.gather(sources, 1, final_read)
-        sources[:, positions] = updated
-    return sources
+        offsets = _glass_read_offsets(draws[:, step], height, width, max_delta)
+        reads = identity + offsets
+        if chains_possible:
+            links = torch.maximum(reads, identity)  # a later pixel, or the pixel itself
+            final_reads = reads.index_select(0, _follow_to_chain_ends(links))
+        else:
+            final_reads = reads
+        sources = final_reads if sources is None else sources.index_select(0, final_reads)
+    image_starts = torch.arange(0, count * area, area, device=device)[:, None]
+    return sources.view(count, area) - image_starts
+
+
+def _glass_read_offsets(step_draws: torch.Tensor, height: int, width: int,
+                        max_delta: int) -> torch.Tensor:
+    """Flattened (N*H*W,) int64 offset dy * W + dx of the pixel each pixel reads in one
+    iteration of the shuffle; 0 outside the scanned area (those pixels are not written)."""
+    count, n_rows, n_cols = step_draws.shape[:3]
+    offsets = torch.zeros(count, height, width, dtype=torch.int64, device=step_draws.device)
+    first = max_delta + 1
+    scanned = offsets[:, first:first + n_rows, first:first + n_cols]
+    torch.mul(step_draws[..., 1], width, out=scanned)
+    scanned.add_(step_draws[..., 0])
+    return offsets.view(-1)
+
+
+def _follow_to_chain_ends(links: torch.Tensor) -> torch.Tensor:
+    """Pointer doubling on a forest of forward links (a chain's end links to itself): every
+    entry ends up pointing to the end of its chain, in O(log longest chain) gathers."""
+    while True:
+        jumped = links.index_select(0, links)
+        if torch.equal(jumped, links):
+            return links
+        links = jumped
 
 
 # ----------------------------------------------------------------------------- resampling
