@@ -26,6 +26,7 @@ from ._params import (
     SPATTER_WATER_COLOUR,
 )
 from ._registry import register_torch_corruption
+from ._torch_spatter import water_spatter_masks
 
 
 
@@ -141,10 +142,12 @@ def brightness(x, severity, rng):
 
 @register_torch_corruption
 def spatter(x, severity, rng):
-    """Water drops (severities 1-3) or mud (4-5). The liquid layer and mud are torch; the water
-    drops' shading (Canny edges, distance transform, histogram equalisation, emboss) is the
-    numpy backend's OpenCV code on the CPU, the images in parallel threads: Canny's hysteresis
-    and OpenCV's chamfer distance have no exact tensor equivalent (docs/corruptions.md)."""
+    """Water drops (severities 1-3) or mud (4-5). The liquid layer and mud are torch. The water
+    drops' shading (Canny edges, distance transform, histogram equalisation, emboss) is, on a
+    GPU, the batched tensor code of ``_torch_spatter`` on the images' device; on the CPU (and
+    MPS, which has no float64) the numpy backend's OpenCV code, the images in parallel threads
+    (measured ~15x faster on the CPU than the tensor code). Both give the same float32 mask bit
+    for bit (tests/test_torch_spatter.py), so the bytes do not depend on the device."""
     mean, std, blur, threshold, strength, is_mud = SPATTER_PARAMS[severity - 1]
     height, width = x.shape[-2:]
     liquid = S.randn(rng, (1, height, width)).mul_(std).add_(mean)
@@ -156,9 +159,12 @@ def spatter(x, severity, rng):
         mask = torch.where(mask < 0.8, 0.0, mask)
         mud = torch.tensor(SPATTER_MUD_COLOUR, device=x.device).view(1, 3, 1, 1)
         return T.unit_to_255(unit * (1 - mask) + mud * mask)
-    layers = liquid[:, 0].cpu().numpy().astype(np.float64)
-    masks = cpu.map_images(lambda i: water_spatter_mask(layers[i], strength), len(layers))
-    mask = torch.from_numpy(np.stack(masks)).to(x.device)[:, None]
+    if x.device.type not in ("cpu", "mps"):
+        mask = water_spatter_masks(liquid[:, 0], strength)[:, None]
+    else:
+        layers = liquid[:, 0].cpu().numpy().astype(np.float64)
+        masks = cpu.map_images(lambda i: water_spatter_mask(layers[i], strength), len(layers))
+        mask = torch.from_numpy(np.stack(masks)).to(x.device)[:, None]
     water = torch.tensor(SPATTER_WATER_COLOUR, device=x.device).view(1, 3, 1, 1)
     return T.unit_to_255(unit + mask * water)
 
