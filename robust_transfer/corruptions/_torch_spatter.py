@@ -36,13 +36,9 @@ DISTANCE_CAP = 20  # the reference truncates the distance map here (cv2.THRESH_T
 _FIXED_SHIFT = 16
 CHAMFER_WEIGHTS = (65536, 91750, 143976)
 CHAMFER_WEIGHTS_FLOAT32 = (1.0, float(np.float32(1.4)), float(np.float32(2.1969)))  # IPP
-# OpenCV's forward pass: the offsets (row, col) of the mask's neighbours already visited in
-# raster order, grouped by weight a, b, c. The backward pass uses the opposite offsets.
-_FORWARD_MOVES = (
-    ((-1, 0), (0, -1)),
-    ((-1, -1), (-1, 1)),
-    ((-2, -1), (-2, 1), (-1, -2), (-1, 2)),
-)
+# OpenCV's forward pass takes, for each pixel, the mask's neighbours already visited in raster
+# order: (row, col) offsets (-1, 0), (0, -1) with weight a, (-1, +-1) with b, (-2, +-1) and
+# (-1, +-2) with c; the backward pass the opposite offsets (:func:`_relax_once`).
 # Relaxation steps per pass (forward, backward). Within a pass a value below the cap of 20 comes
 # from a chain of at most 19 moves: every move adds at least 1, and 20 moves add up to at least
 # 20 (exactly 20 for unit moves, which float32 adds exactly; a 1.4 or 2.1969 adds 0.4 more than
@@ -56,6 +52,9 @@ _CANNY_SHIFT = 15
 _TG22 = int(0.4142135623730950488016887242097 * (1 << _CANNY_SHIFT) + 0.5)
 # Hysteresis growth steps between two convergence checks (each check is a host sync on a GPU).
 _HYSTERESIS_STEPS_PER_CHECK = 8
+
+# equalize_hist counts at most this many grey levels by comparisons instead of a bincount.
+_LEVELS_COUNTED_BY_COMPARISON = 32
 
 _EMBOSS = ((-2, -1, 0), (-1, 1, 1), (0, 1, 2))
 
@@ -182,6 +181,30 @@ def canny(image: torch.Tensor, low: int = CANNY_LOW, high: int = CANNY_HIGH) -> 
 # ----------------------------------------------------------------------------- distance
 
 
+def _relax_once(padded: torch.Tensor, out: torch.Tensor, weights, sign: int) -> None:
+    """One parallel step of a pass: ``out`` (H, W) gets, for each pixel, the least of its value
+    in ``padded`` (the map with a border of 2) and of its pass's 8 moves, weight added: from
+    the pixels above and to the left for the forward pass (``sign`` 1), below and to the right
+    for the backward pass (-1). The column pairs at +-1 and +-2 are reduced once for all rows
+    (fewer full-map passes, which is what a step costs on a GPU)."""
+    height, width = out.shape[-2:]
+    unit_weight, corner_weight, knight_weight = weights
+    near_columns = torch.minimum(padded[..., 1:width + 1], padded[..., 3:width + 3])
+    far_columns = torch.minimum(padded[..., :width], padded[..., 4:width + 4])
+
+    def rows_back(columns: torch.Tensor, distance: int) -> torch.Tensor:
+        start = 2 - sign * distance
+        return columns[..., start:start + height, :]
+
+    centre = _shifted(padded, 2, 0, 0)
+    best = torch.minimum(rows_back(padded[..., 2:width + 2], 1),
+                         _shifted(padded, 2, 0, -sign)).add_(unit_weight)
+    torch.minimum(best, rows_back(near_columns, 1) + corner_weight, out=best)
+    knights = torch.minimum(rows_back(near_columns, 2), rows_back(far_columns, 1))
+    torch.minimum(best, knights.add_(knight_weight), out=best)
+    torch.minimum(centre, best, out=out)
+
+
 def chamfer_arithmetic() -> str:
     """Which arithmetic cv2.distanceTransform(DIST_L2, 5) uses here: ``"float32"`` when OpenCV
     calls Intel IPP (the default of the x86 wheels), ``"fixed"`` (16.16 integers) otherwise.
@@ -211,17 +234,16 @@ def truncated_chamfer_distance(zero: torch.Tensor, arithmetic: str | None = None
         weights, cap, dtype = CHAMFER_WEIGHTS_FLOAT32, float(DISTANCE_CAP), torch.float32
     else:
         raise ValueError(f"arithmetic must be 'fixed' or 'float32', got {arithmetic!r}")
-    distance = torch.full(zero.shape, cap, dtype=dtype, device=zero.device).masked_fill_(zero, 0)
+    # Two padded maps in turn: each step reads one and writes the other's interior, so the
+    # border (the cap: no path leaves the image) is never copied again.
+    maps = [_pad_constant(torch.full(zero.shape, cap, dtype=dtype, device=zero.device)
+                          .masked_fill_(zero, 0), 2, cap)]
+    maps.append(maps[0].clone())
     for sign in (1, -1):  # forward pass, then backward
         for _ in range(steps):
-            padded = _pad_constant(distance, 2, cap)
-            best = distance
-            for weight, moves in zip(weights, _FORWARD_MOVES):
-                nearest = _shifted(padded, 2, sign * moves[0][0], sign * moves[0][1])
-                for row, col in moves[1:]:
-                    nearest = torch.minimum(nearest, _shifted(padded, 2, sign * row, sign * col))
-                best = torch.minimum(best, nearest + weight)
-            distance = best
+            _relax_once(maps[0], _shifted(maps[1], 2, 0, 0), weights, sign)
+            maps.reverse()
+    distance = _shifted(maps[0], 2, 0, 0)
     if arithmetic == "fixed":
         return distance.to(torch.float32) / (1 << _FIXED_SHIFT)  # exact: a power of two
     return distance
@@ -230,16 +252,29 @@ def truncated_chamfer_distance(zero: torch.Tensor, arithmetic: str | None = None
 # ----------------------------------------------------------------------------- histogram
 
 
-def equalize_hist(image: torch.Tensor) -> torch.Tensor:
-    """cv2.equalizeHist per image of a uint8 batch (N, H, W): OpenCV's LUT, lut[v] =
-    round(float32(count of v' in (first, v]) * float32(255 / (total - count of first)))
-    above the first occupied level ``first`` (0 up to it), a constant image keeping its value.
-    The histograms are batched in one bincount over image-offset values."""
+def _histograms(image: torch.Tensor, levels: int) -> torch.Tensor:
+    """(N, 256) int64 per-image counts of each grey level of a uint8 batch whose values are
+    below ``levels``. Few levels are counted with one comparison pass each: a bincount would
+    pile a whole batch's atomic additions onto a handful of bins on a GPU."""
     count = image.shape[0]
-    total = image.shape[-2] * image.shape[-1]
+    if levels <= _LEVELS_COUNTED_BY_COMPARISON:
+        hist = torch.zeros(count, 256, dtype=torch.int64, device=image.device)
+        for level in range(levels):
+            hist[:, level] = (image == level).sum(dim=(-2, -1))
+        return hist
     offsets = torch.arange(count, device=image.device).view(count, 1, 1) * 256
     hist = torch.bincount((image.long() + offsets).flatten(), minlength=count * 256)
-    hist = hist.view(count, 256)
+    return hist.view(count, 256)
+
+
+def equalize_hist(image: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """cv2.equalizeHist per image of a uint8 batch (N, H, W) whose values are below ``levels``:
+    OpenCV's LUT, lut[v] = round(float32(count of v' in (first, v]) * float32(255 / (total -
+    count of first))) above the first occupied level ``first`` (0 up to it), a constant image
+    keeping its value. The per-image histograms are batched (:func:`_histograms`)."""
+    count = image.shape[0]
+    total = image.shape[-2] * image.shape[-1]
+    hist = _histograms(image, levels)
     first = (hist > 0).to(torch.uint8).argmax(dim=1, keepdim=True)
     first_count = hist.gather(1, first)
     cumulative = hist.cumsum(dim=1)
@@ -247,8 +282,8 @@ def equalize_hist(image: torch.Tensor) -> torch.Tensor:
     spread = (total - first_count).clamp(min=1).to(torch.float32)
     scale = torch.full_like(spread, 255.0) / spread
     lut = torch.round(above_first.to(torch.float32) * scale).clamp_(0, 255)
-    levels = torch.arange(256, device=image.device).view(1, 256)
-    lut = torch.where(levels > first, lut, 0.0)
+    grey = torch.arange(256, device=image.device).view(1, 256)
+    lut = torch.where(grey > first, lut, 0.0)
     constant = first_count == total
     lut = torch.where(constant, first.to(torch.float32), lut).to(torch.uint8)
     return lut.gather(1, image.long().view(count, -1)).view(image.shape)
@@ -280,7 +315,7 @@ def water_shading(liquid_u8: torch.Tensor, arithmetic: str | None = None) -> tor
     edges = canny(liquid_u8)
     distance = truncated_chamfer_distance(edges > 0, arithmetic)
     blurred = (box_sum_3x3(distance.to(torch.float64)) * (1 / 9)).to(torch.float32)
-    shading = equalize_hist(blurred.to(torch.uint8))
+    shading = equalize_hist(blurred.to(torch.uint8), levels=DISTANCE_CAP + 1)
     shading = emboss(shading)
     shading = torch.div(box_sum_3x3(shading.to(torch.int32)) + 4, 9, rounding_mode="floor")
     return shading.to(torch.uint8)
