@@ -19,6 +19,7 @@ from robust_transfer import corruptions as C
 from robust_transfer.corruptions import _helpers
 from robust_transfer.corruptions import _torch  # noqa: F401 -- registers the torch corruptions
 from robust_transfer.corruptions import _torch_spatter as P
+from robust_transfer.corruptions import _torch_weather
 from robust_transfer.corruptions._numpy import water_spatter_mask
 from robust_transfer.corruptions._params import SPATTER_PARAMS
 
@@ -224,6 +225,22 @@ def test_batch_invariance():
     for index in range(3):
         alone = P.water_spatter_masks(layers[index:index + 1], 0.6)
         assert torch.equal(together[index:index + 1], alone)
+
+
+def test_spatter_bytes_unchanged_with_the_tensor_shading(monkeypatch):
+    """corrupt_batch's spatter with each image's OpenCV shading replaced by the tensor path (as
+    on a GPU) gives the same bytes at severities 1-3."""
+    images = torch.from_numpy(np.random.RandomState(5).randint(0, 256, (3, 3, 70, 90), np.uint8))
+    with_opencv = [C.corrupt_batch(images, "spatter", severity, seed=11)
+                   for severity in WATER_SEVERITIES]
+
+    def tensor_shading(layer: np.ndarray, strength: float) -> np.ndarray:
+        as_float32 = torch.from_numpy(layer.astype(np.float32))  # exact: the layer was float32
+        return P.water_spatter_masks(as_float32[None], strength)[0].numpy()
+
+    monkeypatch.setattr(_torch_weather, "water_spatter_mask", tensor_shading)
+    for severity, expected in zip(WATER_SEVERITIES, with_opencv):
+        assert torch.equal(C.corrupt_batch(images, "spatter", severity, seed=11), expected)
 
 
 # ----------------------------------------------------------------------------- devices
