@@ -48,3 +48,13 @@ def test_glass_shuffle_sources_follow_long_chains():
     ours = _torch_geometry.glass_shuffle_sources(height, width, max_delta, torch.from_numpy(draws))
     expected = _sequential_glass_shuffle(height, width, max_delta, draws[0])
     np.testing.assert_array_equal(ours[0].numpy(), expected)
+
+
+def test_clipped_zoom_by_one_is_the_image_itself():
+    # zoom_blur adds the image instead of resizing it by 1: the same values, bit for bit.
+    generator = torch.Generator().manual_seed(0)
+    for height, width in ((480, 640), (33, 250), (97, 131)):
+        unit = torch.rand(2, 3, height, width, generator=generator)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            image = unit.contiguous(memory_format=layout)
+            assert torch.equal(_torch_geometry.clipped_zoom(image, 1.0, crop_to_input=True), image)

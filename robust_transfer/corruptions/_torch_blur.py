@@ -64,8 +64,13 @@ def zoom_blur(x, severity, rng):
     """Average of the image and centre zooms of it (radial blur)."""
     factors = ZOOM_BLUR_FACTORS[severity - 1]
     # Channels-last: torch's bilinear resize of a cropped view is ~3x faster in this layout.
-    unit = (x / 255).contiguous(memory_format=torch.channels_last)
+    unit = torch.div(x, 255, out=torch.empty_like(x, memory_format=torch.channels_last))
     accumulated = torch.zeros_like(unit)
     for factor in factors:
-        accumulated += G.clipped_zoom(unit, factor, crop_to_input=True)
-    return T.unit_to_255((unit + accumulated) / (len(factors) + 1)).contiguous()
+        if factor == 1:  # the resize by 1 samples every pixel with weight 1: the image itself
+            accumulated += unit
+        else:
+            accumulated += G.clipped_zoom(unit, factor, crop_to_input=True)
+    # unit + accumulated, in place (the same sum: IEEE addition commutes exactly).
+    mean = accumulated.add_(unit).div_(len(factors) + 1)
+    return T.unit_to_255(mean).contiguous()
