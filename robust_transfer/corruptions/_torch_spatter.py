@@ -1,10 +1,12 @@
-"""The water drops' shading of spatter (severities 1-3) as batched tensor code on any device.
+"""The water drops' shading of spatter (severities 1-3) as batched tensor code on the images'
+device (any device with float64: CPU, CUDA; not MPS).
 
 :func:`water_spatter_masks` computes, for a batch of liquid layers (N, H, W), what the numpy
 backend's :func:`_numpy.water_spatter_mask` computes with OpenCV one image at a time: Canny
 edges, the 5x5 chamfer distance to them truncated at 20, a 3x3 box blur, histogram
-equalisation, an emboss filter and another box blur. Every step re-implements OpenCV's integer
-or fixed-point arithmetic, so the masks equal OpenCV's bit for bit (tests/test_torch_spatter.py):
+equalisation, an emboss filter and another box blur. Every step re-implements OpenCV's own
+arithmetic (integer, fixed-point or float32, and its rounding order), so the masks equal
+OpenCV's bit for bit (tests/test_torch_spatter.py):
 
 * Canny (8-bit input, aperture 3, L1 gradient): Sobel with BORDER_REPLICATE, OpenCV's
   non-maximum suppression (its tan(22.5 deg) fixed-point sector test, ``>`` towards one
@@ -39,6 +41,7 @@ CHAMFER_WEIGHTS_FLOAT32 = (1.0, float(np.float32(1.4)), float(np.float32(2.1969)
 # OpenCV's forward pass takes, for each pixel, the mask's neighbours already visited in raster
 # order: (row, col) offsets (-1, 0), (0, -1) with weight a, (-1, +-1) with b, (-2, +-1) and
 # (-1, +-2) with c; the backward pass the opposite offsets (:func:`_relax_once`).
+
 # Relaxation steps per pass (forward, backward). Within a pass a value below the cap of 20 comes
 # from a chain of at most 19 moves: every move adds at least 1, and 20 moves add up to at least
 # 20 (exactly 20 for unit moves, which float32 adds exactly; a 1.4 or 2.1969 adds 0.4 more than
@@ -157,7 +160,9 @@ def _dilate_3x3(mask: torch.Tensor) -> torch.Tensor:
 def hysteresis(candidate: torch.Tensor, strong: torch.Tensor) -> torch.Tensor:
     """The candidates 8-connected to a strong pixel through candidates: the strong set grown
     one ring per step inside the candidates until a fixed point. Convergence is checked every
-    few steps (extra steps past the fixed point change nothing) to keep host syncs rare."""
+    few steps (extra steps past the fixed point change nothing) to keep host syncs rare.
+    (OpenCV's tracing leaves some strong pixels unpushed when their left or upper neighbour
+    was pushed; they are reached from it, so its result is this set too.)"""
     edges = strong & candidate
     while True:
         previous = edges
@@ -323,17 +328,18 @@ def water_shading(liquid_u8: torch.Tensor, arithmetic: str | None = None) -> tor
 
 def liquid_to_uint8(liquid: torch.Tensor) -> torch.Tensor:
     """``(liquid * 255).astype(uint8)`` of the float64 layer the numpy code receives: the float32
-    layer times 255 in float64 (exact) truncated. Layers are 0 or in [threshold, ~1.1]; values
-    at or above 256/255 (never seen) would wrap in numpy and not be matched here."""
+    layer times 255 in float64 (exact) truncated. Layers are 0 or in [threshold, 1): a Gaussian
+    blur of std <= 0.05 around 0.65 (measured maximum 0.93); from 256/255 up the conversion is
+    undefined in numpy and here alike."""
     return (liquid.to(torch.float64) * 255).to(torch.uint8)
 
 
 def water_spatter_masks(liquid: torch.Tensor, strength: float,
                         arithmetic: str | None = None) -> torch.Tensor:
     """Batched :func:`_numpy.water_spatter_mask`: float32 liquid layers (N, H, W) on any
-    device -> float32 masks (N, H, W), equal to the numpy function's (which gets the layers
-    as float64) bit for bit: uint8 layer times shading, over its per-image peak (0 where the
-    peak is 0), times ``strength``, all in float32 as numpy does."""
+    device with float64 -> float32 masks (N, H, W), equal to the numpy function's (which gets
+    the layers as float64) bit for bit: uint8 layer times shading, over its per-image peak (0
+    where the peak is 0), times ``strength``, all in float32 as numpy does."""
     layer = liquid_to_uint8(liquid)
     mask = layer.to(torch.float32) * water_shading(layer, arithmetic).to(torch.float32)
     peak = mask.amax(dim=(-2, -1), keepdim=True)
