@@ -65,22 +65,14 @@ _EMBOSS = ((-2, -1, 0), (-1, 1, 1), (0, 1, 2))
 # ----------------------------------------------------------------------------- borders
 
 
-def _border_index(size: int, radius: int, mode: str, device) -> torch.Tensor:
-    """Indices 0..size-1 for positions -radius..size+radius-1 under OpenCV's ``replicate``
-    (aaa|abc|ccc) or ``reflect101`` (cb|abc|ba) border."""
-    index = torch.arange(-radius, size + radius, device=device)
-    if mode == "replicate" or size == 1:
-        return index.clamp(0, size - 1)
-    period = 2 * (size - 1)
-    index = index.remainder(period)
-    return torch.where(index >= size, period - index, index)
-
-
-def _pad(x: torch.Tensor, radius: int, mode: str) -> torch.Tensor:
-    """(N, H, W) -> (N, H + 2r, W + 2r) with an OpenCV border (any dtype)."""
-    rows = _border_index(x.shape[-2], radius, mode, x.device)
-    cols = _border_index(x.shape[-1], radius, mode, x.device)
-    return x.index_select(-2, rows).index_select(-1, cols)
+def _pad(x: torch.Tensor, mode: str) -> torch.Tensor:
+    """(N, H, W) -> (N, H + 2, W + 2) with OpenCV's ``replicate`` (a|abc|c) or ``reflect101``
+    (b|abc|b) border of one pixel (any dtype; a side of 1 replicates, as OpenCV does)."""
+    for dim in (-2, -1):
+        size = x.shape[dim]
+        before, after = (0, size - 1) if mode == "replicate" or size == 1 else (1, size - 2)
+        x = torch.cat([x.narrow(dim, before, 1), x, x.narrow(dim, after, 1)], dim=dim)
+    return x
 
 
 def _pad_constant(x: torch.Tensor, radius: int, value) -> torch.Tensor:
@@ -99,7 +91,7 @@ def _shifted(padded: torch.Tensor, radius: int, dy: int, dx: int) -> torch.Tenso
 def box_sum_3x3(x: torch.Tensor) -> torch.Tensor:
     """Sum over each pixel's 3x3 neighbourhood, BORDER_REFLECT_101 (cv2.blur's default),
     separable in x's dtype (exact for integers)."""
-    padded = _pad(x, 1, "reflect101")
+    padded = _pad(x, "reflect101")
     rows = padded[..., :-2, :] + padded[..., 1:-1, :] + padded[..., 2:, :]
     return rows[..., :-2] + rows[..., 1:-1] + rows[..., 2:]
 
@@ -109,7 +101,7 @@ def box_sum_3x3(x: torch.Tensor) -> torch.Tensor:
 
 def _sobel_3x3(image: torch.Tensor):
     """cv2.Sobel(CV_16S, ksize 3, BORDER_REPLICATE) in x and y, as int32 (N, H, W)."""
-    padded = _pad(image.to(torch.int32), 1, "replicate")
+    padded = _pad(image.to(torch.int32), "replicate")
     smooth_rows = padded[..., :-2, :] + 2 * padded[..., 1:-1, :] + padded[..., 2:, :]
     dx = smooth_rows[..., 2:] - smooth_rows[..., :-2]
     smooth_cols = padded[..., :-2] + 2 * padded[..., 1:-1] + padded[..., 2:]
@@ -300,7 +292,7 @@ def equalize_hist(image: torch.Tensor, levels: int = 256) -> torch.Tensor:
 def emboss(image: torch.Tensor) -> torch.Tensor:
     """cv2.filter2D(image, CV_8U, [[-2,-1,0],[-1,1,1],[0,1,2]]) (correlation, REFLECT_101,
     saturated to 0..255) for a uint8 batch (N, H, W)."""
-    padded = _pad(image.to(torch.int32), 1, "reflect101")
+    padded = _pad(image.to(torch.int32), "reflect101")
     total = torch.zeros_like(image, dtype=torch.int32)
     for row, weights in enumerate(_EMBOSS):
         for col, weight in enumerate(weights):
