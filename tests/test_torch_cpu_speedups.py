@@ -6,6 +6,7 @@ the same computation, bit for bit (no timings here: those are in bench/bench_tor
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from robust_transfer.corruptions import _torch_geometry
@@ -26,7 +27,11 @@ def _sequential_glass_shuffle(height: int, width: int, max_delta: int,
     return source.reshape(-1)
 
 
-def test_glass_shuffle_sources_equal_the_sequential_loop_for_every_image_of_a_batch():
+@pytest.mark.parametrize("int32_limit", [_torch_geometry.INT32_INDEX_LIMIT, 0])
+def test_glass_shuffle_sources_equal_the_sequential_loop_for_every_image_of_a_batch(
+        int32_limit, monkeypatch):
+    # limit 0: the int64 indices that batches of over 2^31 pixels use
+    monkeypatch.setattr(_torch_geometry, "INT32_INDEX_LIMIT", int32_limit)
     rng = np.random.default_rng(3)
     for height, width, max_delta, iterations in ((40, 33, 1, 2), (37, 45, 2, 3), (34, 50, 4, 2)):
         count = 3

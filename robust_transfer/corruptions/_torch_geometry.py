@@ -134,6 +134,10 @@ def _motion_blur_gathered(flat: torch.Tensor, radius: int, sigma: float, angles,
 # ----------------------------------------------------------------------------- glass blur shuffle
 
 
+# Largest flattened pixel count of a batch whose shuffle indices are computed in int32.
+INT32_INDEX_LIMIT = 2 ** 31 - 1
+
+
 def glass_shuffle_sources(height: int, width: int, max_delta: int,
                           draws: torch.Tensor) -> torch.Tensor:
     """Which original pixel each position holds after ImageNet-C's sequential pixel shuffle.
@@ -155,31 +159,34 @@ def glass_shuffle_sources(height: int, width: int, max_delta: int,
     count, iterations, n_rows, n_cols = draws.shape[:4]
     device = draws.device
     area = height * width
-    if n_rows <= 0 or n_cols <= 0:
+    if n_rows <= 0 or n_cols <= 0 or iterations == 0:
         return torch.arange(area, device=device).repeat(count, 1)
-    identity = torch.arange(count * area, device=device)
+    # Index arithmetic in int32 where the batch's pixels fit (halves the memory traffic);
+    # index_select takes int32 indices on the CPU and CUDA alike.
+    index_dtype = torch.int32 if count * area <= INT32_INDEX_LIMIT else torch.int64
+    identity = torch.arange(count * area, device=device, dtype=index_dtype)
     # With d = 1 every draw is -1 or 0: nothing reads a later pixel, so there are no chains.
     chains_possible = max_delta >= 2
     sources = None
     for step in range(iterations):
-        offsets = _glass_read_offsets(draws[:, step], height, width, max_delta)
-        reads = identity + offsets
+        reads = _glass_read_offsets(draws[:, step], height, width, max_delta,
+                                    index_dtype).add_(identity)
         if chains_possible:
             links = torch.maximum(reads, identity)  # a later pixel, or the pixel itself
             final_reads = reads.index_select(0, _follow_to_chain_ends(links))
         else:
             final_reads = reads
         sources = final_reads if sources is None else sources.index_select(0, final_reads)
-    image_starts = torch.arange(0, count * area, area, device=device)[:, None]
-    return sources.view(count, area) - image_starts
+    image_starts = torch.arange(0, count * area, area, device=device, dtype=index_dtype)
+    return sources.view(count, area).sub_(image_starts[:, None]).long()
 
 
-def _glass_read_offsets(step_draws: torch.Tensor, height: int, width: int,
-                        max_delta: int) -> torch.Tensor:
-    """Flattened (N*H*W,) int64 offset dy * W + dx of the pixel each pixel reads in one
-    iteration of the shuffle; 0 outside the scanned area (those pixels are not written)."""
+def _glass_read_offsets(step_draws: torch.Tensor, height: int, width: int, max_delta: int,
+                        dtype: torch.dtype) -> torch.Tensor:
+    """Flattened (N*H*W,) offset dy * W + dx of the pixel each pixel reads in one iteration of
+    the shuffle; 0 outside the scanned area (those pixels are not written)."""
     count, n_rows, n_cols = step_draws.shape[:3]
-    offsets = torch.zeros(count, height, width, dtype=torch.int64, device=step_draws.device)
+    offsets = torch.zeros(count, height, width, dtype=dtype, device=step_draws.device)
     first = max_delta + 1
     scanned = offsets[:, first:first + n_rows, first:first + n_cols]
     torch.mul(step_draws[..., 1], width, out=scanned)
