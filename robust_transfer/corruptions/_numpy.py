@@ -233,8 +233,8 @@ def spatter(image, severity, rng):
 
 def water_spatter_mask(liquid: np.ndarray, strength: float) -> np.ndarray:
     """Shiny water drops: the thresholded liquid layer modulated by an embossed distance-to-edge
-    map, scaled to peak ``strength`` -- an (H, W) float32 mask. (Also used by the torch backend,
-    which has no Canny or distance transform of its own.)"""
+    map, scaled to peak ``strength`` -- an (H, W) float32 mask. (Also the torch backend's on the
+    CPU; on GPUs it uses the bit-equal batched tensor form in ``_torch_spatter``.)"""
     liquid = (liquid * 255).astype(np.uint8)
     dist = 255 - cv2.Canny(liquid, 50, 150)
     dist = cv2.distanceTransform(dist, cv2.DIST_L2, 5)
