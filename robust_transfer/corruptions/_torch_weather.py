@@ -193,19 +193,22 @@ def plasma_fractal(map_size: int, wibble_decay: float, uniform_draws) -> torch.T
         if heights is None:
             heights = torch.zeros(noise.shape[0], map_size, map_size, device=noise.device)
         noise = (noise * (2 * wibble) - wibble) * wibble  # wibble * uniform(-wibble, wibble)
-        corners = heights[:, 0::step, 0::step]
-        square_sum = corners + torch.roll(corners, -1, dims=1)
-        square_sum = square_sum + torch.roll(square_sum, -1, dims=2)
-        heights[:, half::step, half::step] = square_sum / 4 + noise[:, 0]
+        # The corners with their wrap-around row and column appended, so that every neighbour
+        # sum below is one add of two views (no rolled copies); same sums in the same order.
+        corners = heights.new_empty(heights.shape[0], cells + 1, cells + 1)
+        corners[:, :cells, :cells] = heights[:, 0::step, 0::step]
+        corners[:, cells, :cells] = corners[:, 0, :cells]
+        corners[:, :, cells] = corners[:, :, 0]
+        below = corners[:, :cells, :] + corners[:, 1:, :]  # corner (i, j) + corner (i + 1, j)
+        centres = torch.add(below[:, :, :cells], below[:, :, 1:]).div_(4).add_(noise[:, 0])
+        heights[:, half::step, half::step] = centres
 
-        centres = heights[:, half::step, half::step]
-        corners = heights[:, 0::step, 0::step]
-        top_sum = ((centres + torch.roll(centres, 1, dims=1))
-                   + (corners + torch.roll(corners, -1, dims=2)))
-        heights[:, 0::step, half::step] = top_sum / 4 + noise[:, 1]
-        left_sum = ((centres + torch.roll(centres, 1, dims=2))
-                    + (corners + torch.roll(corners, -1, dims=1)))
-        heights[:, half::step, 0::step] = left_sum / 4 + noise[:, 2]
+        above = torch.cat((centres[:, -1:], centres[:, :-1]), dim=1)  # centre (i - 1, j)
+        top_sum = (centres + above).add_(corners[:, :cells, :cells] + corners[:, :cells, 1:])
+        heights[:, 0::step, half::step] = top_sum.div_(4).add_(noise[:, 1])
+        left = torch.cat((centres[:, :, -1:], centres[:, :, :-1]), dim=2)  # centre (i, j - 1)
+        left_sum = (centres + left).add_(below[:, :, :cells])
+        heights[:, half::step, 0::step] = left_sum.div_(4).add_(noise[:, 2])
         step //= 2
         wibble /= wibble_decay
     lowest = heights.amin(dim=(1, 2), keepdim=True)
