@@ -35,13 +35,13 @@ def glass_blur(x, severity, rng):
     resolved exactly in parallel by ``glass_shuffle_sources``), blur again."""
     sigma, max_delta, iterations = GLASS_BLUR_PARAMS[severity - 1]
     count, channels, height, width = x.shape
-    blurred = torch.trunc(T.gaussian_filter(x / 255, sigma) * 255).clamp_(0, 255)
+    blurred = T.gaussian_filter(x / 255, sigma).mul_(255).trunc_().clamp_(0, 255)
     shape = (iterations, max(0, height - 2 * max_delta), max(0, width - 2 * max_delta), 2)
     draws = S.randint_array(rng, -max_delta, max_delta, shape)
     sources = G.glass_shuffle_sources(height, width, max_delta, draws)
     shuffled = torch.gather(blurred.reshape(count, channels, -1), 2,
                             sources[:, None, :].expand(-1, channels, -1)).reshape(x.shape)
-    return T.unit_to_255(T.gaussian_filter(shuffled / 255, sigma))
+    return T.unit_to_255(T.gaussian_filter(shuffled.div_(255), sigma))
 
 
 @register_torch_corruption

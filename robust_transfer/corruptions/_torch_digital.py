@@ -47,7 +47,7 @@ def elastic_transform(x, severity, rng):
     max_shift = height * ELASTIC_MAX_SHIFT_FRACTION
     fields = S.rand(rng, (2, height, width))  # dx, then dy
     fields = fields.mul_(2 * max_shift).sub_(max_shift)
-    fields = T.gaussian_filter(fields, sigma, mode="reflect", truncate=ELASTIC_TRUNCATE) * alpha
+    fields = T.gaussian_filter(fields, sigma, mode="reflect", truncate=ELASTIC_TRUNCATE).mul_(alpha)
     warped = G.remap_bilinear_reflect(x / 255, fields[:, 1], fields[:, 0])
     return T.unit_to_255(warped)
 
