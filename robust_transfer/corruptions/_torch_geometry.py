@@ -189,6 +189,7 @@ def _glass_read_offsets(step_draws: torch.Tensor, height: int, width: int, max_d
     offsets = torch.zeros(count, height, width, dtype=dtype, device=step_draws.device)
     first = max_delta + 1
     scanned = offsets[:, first:first + n_rows, first:first + n_cols]
+    step_draws = step_draws.to(dtype)  # one conversion: mixed-dtype ops each made a copy
     torch.mul(step_draws[..., 1], width, out=scanned)
     scanned.add_(step_draws[..., 0])
     return offsets.view(-1)
