@@ -231,10 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def native_philox_built() -> bool:
-    """Whether ``pip install -e .`` compiled ``robust_transfer/corruptions/_philox_native.c``."""
-    import importlib.util
+    """Whether the corruption backend uses the module ``pip install -e .`` compiles from
+    ``robust_transfer/corruptions/_philox_native.c`` (built and importable)."""
+    from robust_transfer.corruptions import _philox
 
-    return importlib.util.find_spec("robust_transfer.corruptions._philox_native") is not None
+    return _philox.native is not None
 
 
 if __name__ == "__main__":

@@ -32,16 +32,19 @@ REQ_HASH=$( (sha256sum requirements.txt pyproject.toml setup.py scripts/setup.sh
              echo "$SETTINGS") | sha256sum | cut -c1-16)
 start=$(date +%s)
 
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+# This project, editable; also compiles its native Philox module into the source tree.
+install_project() { "${PIP[@]}" install -q --no-deps --no-build-isolation -e .; }
+
 if [[ -f $STAMP && $(cat "$STAMP") == "$REQ_HASH" ]]; then
-  # The native module is built into the source tree: a clean (git clean -x) removes it.
+  # A clean (git clean -x) removes the native module from the source tree: build it again.
   if ! "$VENV/bin/python" -c "import robust_transfer.corruptions._philox_native" 2>/dev/null; then
     echo "[setup] rebuilding the native Philox module"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+    install_project
   fi
   echo "[setup] .venv is up to date ($VENV)"; exit 0
 fi
 mkdir -p "$WHEELS"
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 SOURCE=()   # where pip takes packages from: the index, or only the wheel folder
 if [[ -n ${RT_WHEELS:-} ]]; then
   [[ -d $RT_WHEELS ]] || { echo "[setup] error: RT_WHEELS=$RT_WHEELS is not a folder" >&2; exit 2; }
@@ -145,7 +148,7 @@ fi
 # ever resolving (and building) mmcv again.
 "${PIP[@]}" install -q "${SOURCE[@]}" "mmdet==$(sed -n 's/^mmdet==//p' requirements.txt)" \
   "mmsegmentation==$(sed -n 's/^mmsegmentation==//p' requirements.txt)" -c "$CACHE/constraints.txt"
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+install_project
 "$VENV/bin/python" -m robust_transfer.environment check --ops "$RT_OPS" || exit 1
 "$VENV/bin/python" -c "import mmcv.ops, mmdet, mmseg; print('[setup] mmcv', mmcv.__version__, 'ops OK ($RT_OPS); mmdet', mmdet.__version__, '; mmseg', mmseg.__version__)"
 echo "$REQ_HASH" > "$STAMP"

@@ -114,22 +114,23 @@ def add_status_command(sub) -> None:
 def _cmd_status(args) -> int:
     from .status import suite_status
 
-    options = Options(smoke=args.smoke, work_dir=args.work_dir, checkpoint_dir=args.checkpoint_dir,
-                      backbone_dir=args.backbone_dir, tasks=args.tasks, backbones=args.backbones,
-                      modes=args.modes, steps=args.steps, shard=args.shard,
-                      eval_shards=args.eval_shards, data_scale=args.data_scale,
-                      severities=args.severities)
-    return suite_status(args.suite, options)
+    return suite_status(args.suite, Options(**_plan_fields(args)))
 
 
 def _cmd_reproduce(args) -> int:
-    options = Options(smoke=args.smoke, gpus=args.gpus, gpus_per_job=args.gpus_per_job,
+    options = Options(**_plan_fields(args), gpus=args.gpus, gpus_per_job=args.gpus_per_job,
                       launcher=args.launcher, partition=args.partition,
                       cpus_per_task=args.cpus_per_task, time_limit=args.time_limit,
-                      base_port=args.base_port, work_dir=args.work_dir,
-                      checkpoint_dir=args.checkpoint_dir, backbone_dir=args.backbone_dir,
-                      tasks=args.tasks, backbones=args.backbones, modes=args.modes,
-                      shard=args.shard, eval_shards=args.eval_shards, steps=args.steps,
-                      data_scale=args.data_scale, severities=args.severities,
-                      dry_run=args.dry_run, executor=args.executor, jobs=args.jobs, log_dir=args.log_dir, threads=args.threads)
+                      base_port=args.base_port, dry_run=args.dry_run, executor=args.executor,
+                      jobs=args.jobs, log_dir=args.log_dir, threads=args.threads)
     return run_suite(args.suite, options)
+
+
+def _plan_fields(args) -> dict:
+    """The Options fields that decide what a plan holds, shared by reproduce and status (the
+    flags of :func:`add_selection_flags` plus --smoke, --shard, --eval-shards, --data-scale)."""
+    return dict(smoke=args.smoke, work_dir=args.work_dir, checkpoint_dir=args.checkpoint_dir,
+                backbone_dir=args.backbone_dir, tasks=args.tasks, backbones=args.backbones,
+                modes=args.modes, steps=args.steps, shard=args.shard,
+                eval_shards=args.eval_shards, data_scale=args.data_scale,
+                severities=args.severities)
